@@ -1,0 +1,40 @@
+# crossmap's developer entry points. `make help` lists them.
+SHELL := /usr/bin/env bash
+.DEFAULT_GOAL := help
+
+BIN            ?= $(CURDIR)/bin
+GO             ?= go
+export KUBEBUILDER_ASSETS ?= $(BIN)
+
+.PHONY: help
+help: ## Show this help.
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-10s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+.PHONY: tools
+tools: ## Build kube-apiserver, etcd and podinfo into bin/ (only when missing or the version changed).
+	@tools/build.sh $(BIN)
+
+.PHONY: build
+build: ## Build the crossmap binary into bin/.
+	$(GO) build -o $(BIN)/crossmap ./cmd/crossmap
+
+.PHONY: generate
+generate: ## Regenerate deepcopy code and CRDs with controller-gen.
+	@tools/generate.sh $(BIN)
+
+.PHONY: test
+test: tools ## Run every test: unit, envtest integration and end to end.
+	$(GO) test -count=1 ./...
+
+.PHONY: demo
+demo: tools build ## Run the local two-cluster demo.
+	$(BIN)/crossmap demo
+
+.PHONY: bench
+bench: tools ## Run the benchmarks and print their figures.
+	$(GO) test -run '^$$' -bench . -benchmem ./...
+
+.PHONY: lint
+lint: ## gofmt, go vet, and a check that the generated files are current.
+	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo "gofmt needed"; exit 1; }
+	$(GO) vet ./...

@@ -1,0 +1,55 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+
+	"go.uber.org/zap/zapcore"
+	"k8s.io/client-go/tools/clientcmd"
+	ctrl "sigs.k8s.io/controller-runtime"
+
+	"github.com/crossmap/crossmap/internal/controller"
+)
+
+func runController(ctx context.Context, args []string, _, stderr io.Writer) error {
+	cfg := controller.DefaultConfig()
+	fs := newFlagSet("controller", `Runs crossmap in the cluster it is pointed at:
+  - export role: for each Service matching --export-selector, an Emissary gateway
+    Mapping (and one gateway Host) so that other clusters can reach it;
+  - import role: for each Link, mirrors of the remote cluster's exported Services
+    (<service>-<cluster>) with EndpointSlices pointing at its gateway (or pods).
+The status API serves /status, /healthz and /readyz on --status-addr.`, stderr)
+	cfg.BindFlags(fs)
+	kubeconfig := fs.String("kubeconfig", "", "kubeconfig file; default: in-cluster config, then $KUBECONFIG, then ~/.kube/config")
+	kubecontext := fs.String("context", "", "kubeconfig context to use")
+	level := &logLevel{level: zapcore.InfoLevel}
+	fs.Var(level, "log-level", "log level: debug, info or error")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("controller takes no arguments, got %q", fs.Args())
+	}
+	if err := cfg.Validate(); err != nil {
+		return err
+	}
+	setupLogging(level.level, stderr)
+	rules := clientcmd.NewDefaultClientConfigLoadingRules()
+	rules.ExplicitPath = *kubeconfig
+	restCfg, err := clientcmd.NewNonInteractiveDeferredLoadingClientConfig(rules,
+		&clientcmd.ConfigOverrides{CurrentContext: *kubecontext}).ClientConfig()
+	if err != nil && *kubeconfig == "" {
+		restCfg, err = ctrl.GetConfig()
+	}
+	if err != nil {
+		return fmt.Errorf("load kubeconfig: %w", err)
+	}
+	c, err := controller.New(restCfg, cfg)
+	if err != nil {
+		return err
+	}
+	ctrl.Log.Info("Starting crossmap controller", "cluster", cfg.ClusterName, "namespace", cfg.Namespace,
+		"export", cfg.Export, "import", cfg.Import, "dryRun", cfg.DryRun)
+	return c.Manager.Start(ctx)
+}

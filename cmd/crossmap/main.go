@@ -1,0 +1,98 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+
+	"go.uber.org/zap/zapcore"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/log/zap"
+)
+
+type command struct {
+	name, summary string
+	run           func(ctx context.Context, args []string, stdout, stderr io.Writer) error
+}
+
+func commands() []command {
+	return []command{
+		{"controller", "run the controller against a cluster", runController},
+		{"demo", "run the local two-cluster demo on real control planes", runDemo},
+	}
+}
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	if errors.Is(err, flag.ErrHelp) {
+		os.Exit(0)
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "crossmap:", err)
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+		usage(stdout)
+		if len(args) == 0 {
+			return errors.New("no command given")
+		}
+		return nil
+	}
+	for _, c := range commands() {
+		if c.name == args[0] {
+			return c.run(ctx, args[1:], stdout, stderr)
+		}
+	}
+	usage(stderr)
+	return fmt.Errorf("unknown command %q", args[0])
+}
+
+func usage(w io.Writer) {
+	fmt.Fprintln(w, "crossmap mirrors Services between Kubernetes clusters and routes Emissary edge traffic across them.")
+	fmt.Fprintln(w, "\nUsage:\n  crossmap <command> [flags]\n\nCommands:")
+	for _, c := range commands() {
+		fmt.Fprintf(w, "  %-11s %s\n", c.name, c.summary)
+	}
+	fmt.Fprintln(w, "\nRun 'crossmap <command> --help' for a command's flags.")
+}
+
+// newFlagSet returns a flag set whose --help prints the command's summary
+// and flags.
+func newFlagSet(name, summary string, out io.Writer) *flag.FlagSet {
+	fs := flag.NewFlagSet("crossmap "+name, flag.ContinueOnError)
+	fs.SetOutput(out)
+	fs.Usage = func() {
+		fmt.Fprintf(out, "Usage: crossmap %s [flags]\n\n%s\n\nFlags:\n", name, summary)
+		fs.PrintDefaults()
+	}
+	return fs
+}
+
+// logLevel is the --log-level flag.
+type logLevel struct{ level zapcore.Level }
+
+func (l *logLevel) String() string { return strings.ToLower(l.level.String()) }
+func (l *logLevel) Set(s string) error {
+	switch s {
+	case "debug", "info", "error":
+		return l.level.Set(s)
+	}
+	return fmt.Errorf("log level must be debug, info or error, not %q", s)
+}
+
+// setupLogging installs the process-wide logger that controller-runtime and
+// crossmap's reconcilers take from their contexts.
+func setupLogging(level zapcore.Level, w io.Writer) {
+	ctrl.SetLogger(zap.New(zap.Level(level), zap.WriteTo(w)))
+}

@@ -1,0 +1,36 @@
+package v1alpha1
+
+// Labels and annotations that crossmap puts on everything it writes. They are
+// part of the API: ownership is decided by them alone (DESIGN.md, "crossmap
+// never edits or deletes an object it does not own"), and operators select on
+// them with kubectl.
+const (
+	// LabelManagedBy marks every object crossmap writes; its value is ManagedBy.
+	LabelManagedBy = "app.kubernetes.io/managed-by"
+	// ManagedBy is the value of LabelManagedBy, and the field manager used for
+	// server-side apply.
+	ManagedBy = "crossmap"
+
+	// LabelRole says which part of crossmap wrote the object: RoleGateway for
+	// the export role's gateway Mappings and Host, RoleMirror for mirrored
+	// Services and EndpointSlices.
+	LabelRole   = "crossmap.io/role"
+	RoleGateway = "gateway"
+	RoleMirror  = "mirror"
+
+	// LabelSourceCluster, LabelSourceNamespace and LabelSourceName name the
+	// object a mirror or gateway route was made from.
+	LabelSourceCluster   = "crossmap.io/source-cluster"
+	LabelSourceNamespace = "crossmap.io/source-namespace"
+	LabelSourceName      = "crossmap.io/source-name"
+
+	// LabelLink and LabelLinkNamespace name the Link a mirror belongs to;
+	// deleting the Link prunes everything that carries them.
+	LabelLink          = "crossmap.io/link"
+	LabelLinkNamespace = "crossmap.io/link-namespace"
+
+	// AnnotationSpecHash holds a hash of what crossmap last rendered for the
+	// object. A changed hash means a field was added or removed; together
+	// with a field-by-field check it decides whether a write is needed.
+	AnnotationSpecHash = "crossmap.io/spec-hash"
+)

@@ -1,0 +1,112 @@
+package controller
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"strings"
+	"time"
+
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/util/validation"
+
+	crossmapv1 "github.com/crossmap/crossmap/internal/api/v1alpha1"
+)
+
+// Config is everything the controller can be told. BindFlags fills it from
+// the command line and Validate checks it, kept apart so that tests build a
+// Config directly.
+type Config struct {
+	// ClusterName is this cluster's own name, recorded on gateway objects.
+	ClusterName string
+	// Namespace holds the Links, their credential Secrets and the gateway
+	// Host.
+	Namespace string
+	// ExportSelector selects this cluster's exported Services.
+	ExportSelector string
+	// GatewayHostName names the gateway Host.
+	GatewayHostName string
+	// AmbassadorID is set on every Emissary object crossmap writes.
+	AmbassadorID []string
+	// Export and Import turn the two roles on.
+	Export, Import bool
+	// RemoteHealthPeriod is how often each remote API server is checked.
+	RemoteHealthPeriod time.Duration
+	// ResolvePeriod is how often gateway DNS names are resolved again.
+	ResolvePeriod time.Duration
+	// StatusAddr is where the status API listens ("0" turns it off).
+	StatusAddr string
+	// LeaderElect makes only one replica write.
+	LeaderElect bool
+	// DryRun computes and logs plans without writing anything.
+	DryRun bool
+}
+
+// DefaultConfig returns the defaults the flags start from.
+func DefaultConfig() Config {
+	ns := os.Getenv("POD_NAMESPACE")
+	if ns == "" {
+		ns = "crossmap-system"
+	}
+	return Config{
+		ClusterName:        "local",
+		Namespace:          ns,
+		ExportSelector:     crossmapv1.ExportLabel + "=true",
+		GatewayHostName:    "crossmap-gateway",
+		Export:             true,
+		Import:             true,
+		RemoteHealthPeriod: 5 * time.Second,
+		ResolvePeriod:      30 * time.Second,
+		StatusAddr:         ":8090",
+	}
+}
+
+// BindFlags registers the controller's flags on fs, with c's values as
+// defaults.
+func (c *Config) BindFlags(fs *flag.FlagSet) {
+	fs.StringVar(&c.ClusterName, "cluster-name", c.ClusterName, "this cluster's name, recorded on the gateway objects it writes")
+	fs.StringVar(&c.Namespace, "namespace", c.Namespace, "namespace of the Links, their credential Secrets and the gateway Host ($POD_NAMESPACE when set)")
+	fs.StringVar(&c.ExportSelector, "export-selector", c.ExportSelector, "label selector of the Services this cluster exports to others")
+	fs.StringVar(&c.GatewayHostName, "gateway-host", c.GatewayHostName, "name of the Emissary Host the gateway Mappings bind to")
+	fs.Func("ambassador-id", "ambassador_id to set on written Emissary objects (repeatable)", func(s string) error {
+		c.AmbassadorID = append(c.AmbassadorID, s)
+		return nil
+	})
+	fs.BoolVar(&c.Export, "export", c.Export, "run the export role: gateway Mappings and Host for exported Services")
+	fs.BoolVar(&c.Import, "import", c.Import, "run the import role: mirror the exported Services of linked clusters")
+	fs.DurationVar(&c.RemoteHealthPeriod, "remote-health-period", c.RemoteHealthPeriod, "how often each remote API server's /readyz is checked")
+	fs.DurationVar(&c.ResolvePeriod, "resolve-period", c.ResolvePeriod, "how often gateway DNS names are resolved again")
+	fs.StringVar(&c.StatusAddr, "status-addr", c.StatusAddr, "address of the status API (/status, /healthz, /readyz); \"0\" turns it off")
+	fs.BoolVar(&c.LeaderElect, "leader-elect", c.LeaderElect, "elect a leader so that only one replica writes")
+	fs.BoolVar(&c.DryRun, "dry-run", c.DryRun, "compute and log every plan, but write nothing")
+}
+
+// Validate reports every invalid setting at once.
+func (c *Config) Validate() error {
+	var errs []error
+	if msgs := validation.IsDNS1123Label(c.ClusterName); len(msgs) > 0 {
+		errs = append(errs, fmt.Errorf("--cluster-name %q: %s", c.ClusterName, strings.Join(msgs, "; ")))
+	}
+	if msgs := validation.IsDNS1123Label(c.Namespace); len(msgs) > 0 {
+		errs = append(errs, fmt.Errorf("--namespace %q: %s", c.Namespace, strings.Join(msgs, "; ")))
+	}
+	if sel, err := labels.Parse(c.ExportSelector); err != nil {
+		errs = append(errs, fmt.Errorf("--export-selector %q: %w", c.ExportSelector, err))
+	} else if sel.Empty() {
+		errs = append(errs, fmt.Errorf("--export-selector must not be empty: it would export every Service"))
+	}
+	if msgs := validation.IsDNS1123Subdomain(c.GatewayHostName); len(msgs) > 0 {
+		errs = append(errs, fmt.Errorf("--gateway-host %q: %s", c.GatewayHostName, strings.Join(msgs, "; ")))
+	}
+	if !c.Export && !c.Import {
+		errs = append(errs, errors.New("--export=false and --import=false leave nothing to do"))
+	}
+	if c.RemoteHealthPeriod <= 0 {
+		errs = append(errs, fmt.Errorf("--remote-health-period must be positive, got %s", c.RemoteHealthPeriod))
+	}
+	if c.ResolvePeriod <= 0 {
+		errs = append(errs, fmt.Errorf("--resolve-period must be positive, got %s", c.ResolvePeriod))
+	}
+	return errors.Join(errs...)
+}

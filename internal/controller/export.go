@@ -1,0 +1,128 @@
+package controller
+
+import (
+	"context"
+	"fmt"
+
+	ambv3 "github.com/emissary-ingress/emissary/v3/pkg/api/getambassador.io/v3alpha1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/types"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/builder"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/log"
+	"sigs.k8s.io/controller-runtime/pkg/predicate"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+
+	crossmapv1 "github.com/crossmap/crossmap/internal/api/v1alpha1"
+	"github.com/crossmap/crossmap/mapper"
+)
+
+// exportKey is the one work item of the export role: every change to an
+// exported Service or a gateway object means "recompute the gateway".
+var exportKey = reconcile.Request{NamespacedName: types.NamespacedName{Name: "export"}}
+
+// ExportReconciler keeps the gateway Mappings and Host in step with the
+// exported Services of this cluster.
+type ExportReconciler struct {
+	Client   client.Client
+	Applier  *Applier
+	Reporter *Reporter
+	Config   Config
+	selector labels.Selector
+}
+
+// SetupWithManager registers the export role with mgr.
+func (r *ExportReconciler) SetupWithManager(mgr ctrl.Manager) error {
+	sel, err := labels.Parse(r.Config.ExportSelector)
+	if err != nil {
+		return fmt.Errorf("parse export selector: %w", err)
+	}
+	r.selector = sel
+	all := handler.EnqueueRequestsFromMapFunc(func(context.Context, client.Object) []reconcile.Request {
+		return []reconcile.Request{exportKey}
+	})
+	ours := builder.WithPredicates(predicate.NewPredicateFuncs(func(o client.Object) bool {
+		return labels.SelectorFromSet(r.gatewaySelector()).Matches(labels.Set(o.GetLabels()))
+	}))
+	return ctrl.NewControllerManagedBy(mgr).
+		Named("export").
+		// Any Service may start or stop matching the selector, so every
+		// Service change is looked at; the reconcile itself is cheap.
+		Watches(&corev1.Service{}, all).
+		Watches(&ambv3.Mapping{}, all, ours).
+		Watches(&ambv3.Host{}, all, ours).
+		Complete(r)
+}
+
+func (r *ExportReconciler) gatewaySelector() map[string]string {
+	sel := mapper.GatewaySelector()
+	sel[crossmapv1.LabelSourceCluster] = r.Config.ClusterName
+	return sel
+}
+
+// Reconcile recomputes the gateway objects from the cache and applies the
+// difference.
+func (r *ExportReconciler) Reconcile(ctx context.Context, _ reconcile.Request) (reconcile.Result, error) {
+	logger := log.FromContext(ctx)
+	var svcs corev1.ServiceList
+	if err := r.Client.List(ctx, &svcs, client.MatchingLabelsSelector{Selector: r.selector}); err != nil {
+		return reconcile.Result{}, fmt.Errorf("list exported services: %w", err)
+	}
+	snap := mapper.ExportSnapshot{
+		Cluster:          r.Config.ClusterName,
+		GatewayNamespace: r.Config.Namespace,
+		GatewayHostName:  r.Config.GatewayHostName,
+		AmbassadorID:     r.Config.AmbassadorID,
+	}
+	for i := range svcs.Items {
+		snap.Services = append(snap.Services, &svcs.Items[i])
+	}
+	desired, problems := mapper.Export(snap)
+
+	current, err := currentObjects(ctx, r.Client, desired, r.gatewaySelector(),
+		&ambv3.MappingList{}, &ambv3.HostList{})
+	if err != nil {
+		return reconcile.Result{}, err
+	}
+	owned := func(o client.Object) bool {
+		return labels.SelectorFromSet(r.gatewaySelector()).Matches(labels.Set(o.GetLabels()))
+	}
+	plan := mapper.Diff(desired, current, owned)
+	problems = append(problems, plan.Conflicts...)
+	r.Reporter.Report(ctx, "export", problems, func(p mapper.Problem) client.Object {
+		return refObject(p.Object)
+	})
+	if plan.Empty() {
+		logger.V(1).Info("Gateway objects are up to date", "exported", len(snap.Services))
+		return reconcile.Result{}, nil
+	}
+	logger.Info("Applying gateway plan", "plan", plan.String(), "exported", len(snap.Services))
+	if err := r.Applier.Apply(ctx, plan); err != nil {
+		return reconcile.Result{}, fmt.Errorf("apply gateway plan: %w", err)
+	}
+	return reconcile.Result{}, nil
+}
+
+// refObject is a stand-in carrying only the identity of the object a Problem
+// names, enough to record an Event on it.
+func refObject(ref mapper.ObjectRef) client.Object {
+	meta := metav1.ObjectMeta{Namespace: ref.Namespace, Name: ref.Name}
+	switch ref.Kind {
+	case "Service":
+		return &corev1.Service{ObjectMeta: meta}
+	case "Mapping":
+		return &ambv3.Mapping{ObjectMeta: meta}
+	case "Host":
+		return &ambv3.Host{ObjectMeta: meta}
+	case "Link":
+		return &crossmapv1.Link{ObjectMeta: meta}
+	case "EndpointSlice", "Namespace":
+		// Not worth an Event of their own: the owning Link gets one.
+		return nil
+	}
+	return nil
+}

@@ -1,0 +1,568 @@
+package controller
+
+import (
+	"cmp"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"slices"
+	"sync"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/util/sets"
+	"k8s.io/client-go/tools/clientcmd"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/event"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/log"
+	"sigs.k8s.io/controller-runtime/pkg/manager"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+	"sigs.k8s.io/controller-runtime/pkg/source"
+
+	crossmapv1 "github.com/crossmap/crossmap/internal/api/v1alpha1"
+	"github.com/crossmap/crossmap/internal/remote"
+	"github.com/crossmap/crossmap/internal/status"
+	"github.com/crossmap/crossmap/mapper"
+)
+
+// Condition reasons on a Link.
+const (
+	ReasonSecretNotFound     = "SecretNotFound"
+	ReasonInvalidCredentials = "InvalidCredentials"
+	ReasonConnecting         = "Connecting"
+	ReasonUnreachable        = "Unreachable"
+	ReasonConnected          = "Connected"
+	ReasonProbeSucceeded     = "ProbeSucceeded"
+	ReasonProbeFailed        = "ProbeFailed"
+	ReasonNotProbed          = "NotProbed"
+	ReasonSynced             = "Synced"
+	ReasonInvalidSelector    = "InvalidSelector"
+	ReasonResolveFailed      = "ResolveFailed"
+)
+
+// LinkReconciler is the import role: for each Link it runs a remote Watcher
+// (and a gateway Prober when the Link asks for one) and keeps the local
+// mirrors equal to what the remote cluster exports.
+type LinkReconciler struct {
+	Client   client.Client
+	Applier  *Applier
+	Reporter *Reporter
+	Model    *status.Model
+	Config   Config
+	// Resolve looks up gateway DNS names; tests inject their own.
+	Resolve func(ctx context.Context, host string) ([]netip.Addr, error)
+
+	events  chan event.TypedGenericEvent[*crossmapv1.Link]
+	mu      sync.Mutex
+	remotes map[types.NamespacedName]*linkRuntime
+}
+
+// linkRuntime is what runs on behalf of one Link.
+type linkRuntime struct {
+	hash     string
+	watcher  *remote.Watcher
+	prober   *remote.Prober
+	probeKey string
+	// addrs is the last successful resolution of the gateway addresses:
+	// a failed DNS lookup keeps them rather than cutting traffic.
+	addrs []netip.Addr
+}
+
+// SetupWithManager registers the import role with mgr.
+func (r *LinkReconciler) SetupWithManager(mgr ctrl.Manager) error {
+	r.events = make(chan event.TypedGenericEvent[*crossmapv1.Link], 1024)
+	r.remotes = map[types.NamespacedName]*linkRuntime{}
+	if r.Resolve == nil {
+		r.Resolve = func(ctx context.Context, host string) ([]netip.Addr, error) {
+			return net.DefaultResolver.LookupNetIP(ctx, "ip", host)
+		}
+	}
+	// Stop every Watcher and Prober when the manager stops.
+	if err := mgr.Add(manager.RunnableFunc(func(ctx context.Context) error {
+		<-ctx.Done()
+		r.stopAll()
+		return nil
+	})); err != nil {
+		return err
+	}
+	return ctrl.NewControllerManagedBy(mgr).
+		Named("link").
+		For(&crossmapv1.Link{}).
+		Watches(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(r.linksForSecret)).
+		Watches(&corev1.Service{}, handler.EnqueueRequestsFromMapFunc(linkOfMirror)).
+		Watches(&discoveryv1.EndpointSlice{}, handler.EnqueueRequestsFromMapFunc(linkOfMirror)).
+		// A namespace that appears may unblock a skipped mirror.
+		Watches(&corev1.Namespace{}, handler.EnqueueRequestsFromMapFunc(r.allLinks)).
+		WatchesRawSource(source.Channel(r.events, &handler.TypedEnqueueRequestForObject[*crossmapv1.Link]{})).
+		Complete(r)
+}
+
+func (r *LinkReconciler) linksForSecret(ctx context.Context, o client.Object) []reconcile.Request {
+	var links crossmapv1.LinkList
+	if err := r.Client.List(ctx, &links, client.InNamespace(o.GetNamespace())); err != nil {
+		return nil
+	}
+	var out []reconcile.Request
+	for _, l := range links.Items {
+		if l.Spec.CredentialsSecret.Name == o.GetName() {
+			out = append(out, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(&l)})
+		}
+	}
+	return out
+}
+
+func (r *LinkReconciler) allLinks(ctx context.Context, _ client.Object) []reconcile.Request {
+	var links crossmapv1.LinkList
+	if err := r.Client.List(ctx, &links, client.InNamespace(r.Config.Namespace)); err != nil {
+		return nil
+	}
+	out := make([]reconcile.Request, 0, len(links.Items))
+	for _, l := range links.Items {
+		out = append(out, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(&l)})
+	}
+	return out
+}
+
+// linkOfMirror maps a mirror back to its Link, so that a mirror someone
+// edited or deleted is put right.
+func linkOfMirror(_ context.Context, o client.Object) []reconcile.Request {
+	l := o.GetLabels()
+	if l[crossmapv1.LabelManagedBy] != crossmapv1.ManagedBy || l[crossmapv1.LabelRole] != crossmapv1.RoleMirror {
+		return nil
+	}
+	return []reconcile.Request{{NamespacedName: types.NamespacedName{Namespace: l[crossmapv1.LabelLinkNamespace], Name: l[crossmapv1.LabelLink]}}}
+}
+
+// notifier returns the callback remote Watchers and Probers use to wake the
+// Link up.
+func (r *LinkReconciler) notifier(key types.NamespacedName) func() {
+	return func() {
+		r.events <- event.TypedGenericEvent[*crossmapv1.Link]{Object: &crossmapv1.Link{ObjectMeta: metav1.ObjectMeta{Namespace: key.Namespace, Name: key.Name}}}
+	}
+}
+
+// Reconcile brings one Link's mirrors in line with its remote cluster.
+func (r *LinkReconciler) Reconcile(ctx context.Context, req reconcile.Request) (reconcile.Result, error) {
+	logger := log.FromContext(ctx)
+	var link crossmapv1.Link
+	if err := r.Client.Get(ctx, req.NamespacedName, &link); err != nil {
+		if apierrors.IsNotFound(err) {
+			return reconcile.Result{}, r.forget(ctx, req.NamespacedName)
+		}
+		return reconcile.Result{}, fmt.Errorf("get link: %w", err)
+	}
+	ref := linkRef(&link)
+	st := linkState{link: &link, view: status.Link{
+		Namespace: link.Namespace, Name: link.Name, Cluster: ref.Cluster, Mode: string(ref.Mode),
+		MirroredServices: []string{},
+	}}
+	defer func() { r.Model.SetLink(st.view) }()
+
+	rt, err := r.ensureRuntime(ctx, &link, &st)
+	if err != nil {
+		// Credentials or selector problems: the Link says so, the mirrors stay
+		// as they were, and a change to the Link or Secret retries.
+		st.remote(metav1.ConditionFalse, st.reason, err.Error())
+		st.ready(metav1.ConditionFalse, st.reason, "remote cluster cannot be watched: "+err.Error())
+		r.Reporter.Report(ctx, "link/"+req.String(), []mapper.Problem{{
+			Reason: st.reason, Object: mapper.ObjectRef{Kind: "Link", Namespace: link.Namespace, Name: link.Name}, Message: err.Error(),
+		}}, func(mapper.Problem) client.Object { return &link })
+		st.view.LastError = err.Error()
+		return reconcile.Result{}, r.writeStatus(ctx, &st)
+	}
+
+	health := rt.watcher.Health()
+	synced := rt.watcher.Synced()
+	switch {
+	case !synced && health.Err != nil:
+		st.remote(metav1.ConditionFalse, ReasonUnreachable, health.Err.Error())
+	case !synced:
+		st.remote(metav1.ConditionUnknown, ReasonConnecting, "waiting for the first list of the remote cluster")
+	case !health.Reachable && health.Err != nil:
+		st.remote(metav1.ConditionFalse, ReasonUnreachable, health.Err.Error()+"; mirrors are kept as last seen")
+	default:
+		st.remote(metav1.ConditionTrue, ReasonConnected, "remote API server answers")
+	}
+	st.view.RemoteReachable = synced && (health.Reachable || health.Err == nil)
+	if health.Err != nil {
+		st.view.LastError = health.Err.Error()
+	}
+
+	addrs, resolveErr := r.resolve(ctx, &link, rt)
+	for _, a := range addrs {
+		st.view.GatewayAddresses = append(st.view.GatewayAddresses, a.String())
+	}
+	alive := r.probe(ctx, &link, rt, addrs, &st)
+
+	// Until the remote cluster has been listed once, its state is unknown:
+	// computing mirrors from an empty cache would delete them all.
+	if !synced {
+		st.ready(metav1.ConditionFalse, ReasonConnecting, "waiting for the remote cluster; existing mirrors are kept")
+		if err := r.writeStatus(ctx, &st); err != nil {
+			return reconcile.Result{}, err
+		}
+		return reconcile.Result{RequeueAfter: time.Second}, nil
+	}
+
+	var nsList corev1.NamespaceList
+	if err := r.Client.List(ctx, &nsList); err != nil {
+		return reconcile.Result{}, fmt.Errorf("list namespaces: %w", err)
+	}
+	local := sets.New[string]()
+	for _, ns := range nsList.Items {
+		local.Insert(ns.Name)
+	}
+	desired, mirrored, problems := mapper.Import(mapper.ImportSnapshot{
+		Link:             ref,
+		GatewayAddresses: addrs,
+		GatewayAlive:     alive,
+		Services:         rt.watcher.Services(),
+		Slices:           rt.watcher.Slices(),
+		LocalNamespaces:  local,
+	})
+	if resolveErr != nil {
+		problems = append(problems, mapper.Problem{Reason: ReasonResolveFailed,
+			Object: mapper.ObjectRef{Kind: "Link", Namespace: link.Namespace, Name: link.Name}, Message: resolveErr.Error()})
+	}
+	owner := mapper.MirrorSelector(ref)
+	current, err := currentObjects(ctx, r.Client, desired, owner, &corev1.ServiceList{}, &discoveryv1.EndpointSliceList{})
+	if err != nil {
+		return reconcile.Result{}, err
+	}
+	plan := mapper.Diff(desired, current, func(o client.Object) bool {
+		_, isNS := o.(*corev1.Namespace)
+		// Namespaces are created when missing but never deleted: by then
+		// they may hold anybody's objects.
+		return !isNS && labels.SelectorFromSet(owner).Matches(labels.Set(o.GetLabels()))
+	})
+	problems = append(problems, plan.Conflicts...)
+	r.Reporter.Report(ctx, "link/"+req.String(), problems, func(mapper.Problem) client.Object { return &link })
+
+	for _, d := range desired {
+		if svc, ok := d.(*corev1.Service); ok && !slices.ContainsFunc(plan.Conflicts, func(p mapper.Problem) bool {
+			return p.Object.Kind == "Service" && p.Object.Namespace == svc.Namespace && p.Object.Name == svc.Name
+		}) {
+			st.view.MirroredServices = append(st.view.MirroredServices, svc.Namespace+"/"+svc.Name)
+		}
+	}
+	mirrored -= countKind(plan.Conflicts, "Service")
+	st.link.Status.MirroredServices = int32(mirrored)
+
+	if !plan.Empty() {
+		logger.Info("Applying mirror plan", "plan", plan.String(), "cluster", ref.Cluster)
+		if err := r.Applier.Apply(ctx, plan); err != nil {
+			st.ready(metav1.ConditionFalse, "ApplyFailed", err.Error())
+			st.view.LastError = err.Error()
+			_ = r.writeStatus(ctx, &st)
+			return reconcile.Result{}, fmt.Errorf("apply mirror plan: %w", err)
+		}
+		now := metav1.Now()
+		st.link.Status.LastSyncTime = &now
+	} else if st.link.Status.LastSyncTime == nil {
+		now := metav1.Now()
+		st.link.Status.LastSyncTime = &now
+	}
+	if st.link.Status.LastSyncTime != nil {
+		st.view.LastSync = st.link.Status.LastSyncTime.Time
+	}
+	switch {
+	case len(problems) > 0:
+		st.ready(metav1.ConditionFalse, problems[0].Reason, fmt.Sprintf("%d problem(s); first: %s", len(problems), problems[0].Message))
+	case meta.IsStatusConditionFalse(link.Status.Conditions, crossmapv1.ConditionRemoteReachable):
+		st.ready(metav1.ConditionFalse, ReasonUnreachable, "remote cluster unreachable; mirrors are kept as last seen")
+	default:
+		st.ready(metav1.ConditionTrue, ReasonSynced, fmt.Sprintf("%d service(s) mirrored", mirrored))
+	}
+	if err := r.writeStatus(ctx, &st); err != nil {
+		return reconcile.Result{}, err
+	}
+	var res reconcile.Result
+	if hasDNSNames(link.Spec.Gateway.Addresses) {
+		res.RequeueAfter = r.Config.ResolvePeriod
+	}
+	return res, nil
+}
+
+func countKind(ps []mapper.Problem, kind string) int {
+	n := 0
+	for _, p := range ps {
+		if p.Object.Kind == kind {
+			n++
+		}
+	}
+	return n
+}
+
+// linkState gathers the Link's new status during a reconcile.
+type linkState struct {
+	link   *crossmapv1.Link
+	view   status.Link
+	reason string
+}
+
+func (s *linkState) set(typ string, st metav1.ConditionStatus, reason, msg string) {
+	meta.SetStatusCondition(&s.link.Status.Conditions, metav1.Condition{
+		Type: typ, Status: st, Reason: reason, Message: msg, ObservedGeneration: s.link.Generation,
+	})
+}
+func (s *linkState) remote(st metav1.ConditionStatus, reason, msg string) {
+	s.set(crossmapv1.ConditionRemoteReachable, st, reason, msg)
+}
+func (s *linkState) ready(st metav1.ConditionStatus, reason, msg string) {
+	s.set(crossmapv1.ConditionReady, st, reason, msg)
+}
+func (s *linkState) gateway(st metav1.ConditionStatus, reason, msg string) {
+	s.set(crossmapv1.ConditionGatewayAlive, st, reason, msg)
+}
+
+// writeStatus writes the Link's status only when it changed, so that a
+// steady state makes no writes at all.
+func (r *LinkReconciler) writeStatus(ctx context.Context, st *linkState) error {
+	var cur crossmapv1.Link
+	if err := r.Client.Get(ctx, client.ObjectKeyFromObject(st.link), &cur); err != nil {
+		return client.IgnoreNotFound(err)
+	}
+	st.link.Status.ObservedGeneration = st.link.Generation
+	if equality.Semantic.DeepEqual(cur.Status, st.link.Status) || r.Applier.DryRun {
+		return nil
+	}
+	patch := client.MergeFrom(cur.DeepCopy())
+	cur.Status = st.link.Status
+	if err := r.Client.Status().Patch(ctx, &cur, patch); err != nil {
+		return fmt.Errorf("update link status: %w", err)
+	}
+	return nil
+}
+
+func linkRef(l *crossmapv1.Link) mapper.LinkRef {
+	return mapper.LinkRef{
+		Namespace:        l.Namespace,
+		Name:             l.Name,
+		Cluster:          l.Spec.ClusterName,
+		Mode:             cmp.Or(l.Spec.Mode, crossmapv1.ModeGateway),
+		GatewayPort:      cmp.Or(l.Spec.Gateway.Port, crossmapv1.DefaultGatewayPort),
+		CreateNamespaces: l.Spec.CreateNamespaces,
+	}
+}
+
+// ensureRuntime starts, or restarts when its credentials or selector
+// changed, the Watcher of the Link's remote cluster.
+func (r *LinkReconciler) ensureRuntime(ctx context.Context, link *crossmapv1.Link, st *linkState) (*linkRuntime, error) {
+	key := client.ObjectKeyFromObject(link)
+	selector, err := exportSelector(link)
+	if err != nil {
+		st.reason = ReasonInvalidSelector
+		return nil, fmt.Errorf("spec.exportSelector: %w", err)
+	}
+	secretKey := cmp.Or(link.Spec.CredentialsSecret.Key, crossmapv1.DefaultCredentialsKey)
+	var secret corev1.Secret
+	if err := r.Client.Get(ctx, types.NamespacedName{Namespace: link.Namespace, Name: link.Spec.CredentialsSecret.Name}, &secret); err != nil {
+		if apierrors.IsNotFound(err) {
+			st.reason = ReasonSecretNotFound
+			return nil, fmt.Errorf("credentials Secret %s/%s not found", link.Namespace, link.Spec.CredentialsSecret.Name)
+		}
+		return nil, fmt.Errorf("get credentials secret: %w", err)
+	}
+	kubeconfig, ok := secret.Data[secretKey]
+	if !ok {
+		st.reason = ReasonInvalidCredentials
+		return nil, fmt.Errorf("credentials Secret %s/%s has no key %q", secret.Namespace, secret.Name, secretKey)
+	}
+	sum := sha256.Sum256(append(append([]byte{}, kubeconfig...), selector.String()...))
+	hash := hex.EncodeToString(sum[:])
+
+	r.mu.Lock()
+	rt := r.remotes[key]
+	r.mu.Unlock()
+	if rt != nil && rt.hash == hash {
+		return rt, nil
+	}
+	cfg, err := clientcmd.RESTConfigFromKubeConfig(kubeconfig)
+	if err != nil {
+		st.reason = ReasonInvalidCredentials
+		return nil, fmt.Errorf("credentials Secret %s/%s key %q is not a usable kubeconfig: %w", secret.Namespace, secret.Name, secretKey, err)
+	}
+	w, err := remote.Start(context.WithoutCancel(ctx), cfg, remote.Options{
+		Selector:     selector,
+		HealthPeriod: r.Config.RemoteHealthPeriod,
+		Notify:       r.notifier(key),
+	})
+	if err != nil {
+		st.reason = ReasonInvalidCredentials
+		return nil, err
+	}
+	log.FromContext(ctx).Info("Started watching remote cluster", "cluster", link.Spec.ClusterName, "restart", rt != nil)
+	next := &linkRuntime{hash: hash, watcher: w}
+	r.mu.Lock()
+	if rt != nil {
+		rt.watcher.Stop()
+		next.prober, next.probeKey, next.addrs = rt.prober, rt.probeKey, rt.addrs
+	}
+	r.remotes[key] = next
+	r.mu.Unlock()
+	return next, nil
+}
+
+func exportSelector(link *crossmapv1.Link) (labels.Selector, error) {
+	if link.Spec.ExportSelector == nil {
+		return labels.SelectorFromSet(labels.Set{crossmapv1.ExportLabel: "true"}), nil
+	}
+	sel, err := metav1.LabelSelectorAsSelector(link.Spec.ExportSelector)
+	if err != nil {
+		return nil, err
+	}
+	if sel.Empty() {
+		return nil, errors.New("an empty selector would mirror every remote Service")
+	}
+	return sel, nil
+}
+
+// resolve turns the gateway addresses into IPs, keeping the last good
+// answer when a lookup fails.
+func (r *LinkReconciler) resolve(ctx context.Context, link *crossmapv1.Link, rt *linkRuntime) ([]netip.Addr, error) {
+	if link.Spec.Mode == crossmapv1.ModeFlat {
+		return nil, nil
+	}
+	var (
+		out  []netip.Addr
+		errs []error
+	)
+	for _, a := range link.Spec.Gateway.Addresses {
+		if ip, err := netip.ParseAddr(a); err == nil {
+			out = append(out, ip.Unmap())
+			continue
+		}
+		lookup, cancel := context.WithTimeout(ctx, 5*time.Second)
+		ips, err := r.Resolve(lookup, a)
+		cancel()
+		if err != nil {
+			errs = append(errs, fmt.Errorf("resolve gateway address %q: %w", a, err))
+			continue
+		}
+		for _, ip := range ips {
+			out = append(out, ip.Unmap())
+		}
+	}
+	slices.SortFunc(out, netip.Addr.Compare)
+	out = slices.Compact(out)
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if len(errs) > 0 && len(rt.addrs) > 0 {
+		return rt.addrs, fmt.Errorf("%w; keeping the last resolved addresses", errors.Join(errs...))
+	}
+	rt.addrs = out
+	return out, errors.Join(errs...)
+}
+
+func hasDNSNames(addrs []string) bool {
+	return slices.ContainsFunc(addrs, func(a string) bool {
+		_, err := netip.ParseAddr(a)
+		return err != nil
+	})
+}
+
+// probe keeps the Link's Prober in line with its spec and returns whether
+// the gateway counts as alive.
+func (r *LinkReconciler) probe(ctx context.Context, link *crossmapv1.Link, rt *linkRuntime, addrs []netip.Addr, st *linkState) bool {
+	spec := link.Spec.Probe
+	if spec == nil || link.Spec.Mode == crossmapv1.ModeFlat {
+		r.mu.Lock()
+		if rt.prober != nil {
+			rt.prober.Stop()
+			rt.prober, rt.probeKey = nil, ""
+		}
+		r.mu.Unlock()
+		st.gateway(metav1.ConditionTrue, ReasonNotProbed, "no probe configured; the gateway is taken to be alive")
+		st.view.GatewayAlive = true
+		return true
+	}
+	cfg := remote.ProbeConfig{
+		Addresses:        addrs,
+		Port:             cmp.Or(spec.Port, link.Spec.Gateway.Port, crossmapv1.DefaultGatewayPort),
+		Path:             cmp.Or(spec.Path, crossmapv1.DefaultProbePath),
+		Period:           cmp.Or(spec.Period.Duration, 3*time.Second),
+		Timeout:          cmp.Or(spec.Timeout.Duration, time.Second),
+		FailureThreshold: int(cmp.Or(spec.FailureThreshold, crossmapv1.DefaultFailureThreshold)),
+		Notify:           r.notifier(client.ObjectKeyFromObject(link)),
+	}
+	probeKey := fmt.Sprint(cfg.Addresses, cfg.Port, cfg.Path, cfg.Period, cfg.Timeout, cfg.FailureThreshold)
+	r.mu.Lock()
+	if rt.probeKey != probeKey {
+		if rt.prober != nil {
+			rt.prober.Stop()
+		}
+		rt.prober = remote.StartProber(context.WithoutCancel(ctx), cfg)
+		rt.probeKey = probeKey
+	}
+	p := rt.prober
+	r.mu.Unlock()
+
+	res := p.Result()
+	st.view.GatewayProbed = res.Probed
+	st.view.GatewayAlive = res.Alive
+	if res.Probed && res.Err == nil {
+		st.view.ProbeLatency = res.Latency.String()
+	}
+	switch {
+	case !res.Alive:
+		st.gateway(metav1.ConditionFalse, ReasonProbeFailed, res.Err.Error())
+		st.view.LastError = res.Err.Error()
+	case !res.Probed:
+		st.gateway(metav1.ConditionUnknown, ReasonNotProbed, "first probe pending")
+	default:
+		st.gateway(metav1.ConditionTrue, ReasonProbeSucceeded, "gateway answers its probe")
+	}
+	return res.Alive
+}
+
+// forget stops what ran for a deleted Link and deletes everything it owned.
+func (r *LinkReconciler) forget(ctx context.Context, key types.NamespacedName) error {
+	r.mu.Lock()
+	rt := r.remotes[key]
+	delete(r.remotes, key)
+	r.mu.Unlock()
+	if rt != nil {
+		rt.watcher.Stop()
+		if rt.prober != nil {
+			rt.prober.Stop()
+		}
+	}
+	r.Model.DeleteLink(key.String())
+	r.Reporter.Report(ctx, "link/"+key.String(), nil, func(mapper.Problem) client.Object { return nil })
+	owner := mapper.MirrorSelector(mapper.LinkRef{Namespace: key.Namespace, Name: key.Name})
+	current, err := currentObjects(ctx, r.Client, nil, owner, &corev1.ServiceList{}, &discoveryv1.EndpointSliceList{})
+	if err != nil {
+		return err
+	}
+	plan := mapper.Diff(nil, current, func(client.Object) bool { return true })
+	if plan.Empty() {
+		return nil
+	}
+	log.FromContext(ctx).Info("Link deleted; removing its mirrors", "plan", plan.String())
+	return r.Applier.Apply(ctx, plan)
+}
+
+func (r *LinkReconciler) stopAll() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for k, rt := range r.remotes {
+		rt.watcher.Stop()
+		if rt.prober != nil {
+			rt.prober.Stop()
+		}
+		delete(r.remotes, k)
+	}
+}

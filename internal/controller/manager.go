@@ -1,0 +1,103 @@
+package controller
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	ambv3 "github.com/emissary-ingress/emissary/v3/pkg/api/getambassador.io/v3alpha1"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/client-go/rest"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+
+	crossmapv1 "github.com/crossmap/crossmap/internal/api/v1alpha1"
+	"github.com/crossmap/crossmap/internal/status"
+)
+
+// NewScheme returns a scheme with every type crossmap reads or writes.
+func NewScheme() *runtime.Scheme {
+	s := runtime.NewScheme()
+	utilruntime.Must(clientgoscheme.AddToScheme(s))
+	utilruntime.Must(crossmapv1.AddToScheme(s))
+	utilruntime.Must(ambv3.AddToScheme(s))
+	return s
+}
+
+// Controller is a configured crossmap: its manager, with the enabled roles
+// and the status API added.
+type Controller struct {
+	Manager ctrl.Manager
+	Model   *status.Model
+	Status  *status.Server
+	Links   *LinkReconciler
+}
+
+// New builds a Controller for the cluster that restCfg points at.
+func New(restCfg *rest.Config, cfg Config) (*Controller, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	mgr, err := ctrl.NewManager(restCfg, ctrl.Options{
+		Scheme: NewScheme(),
+		// Links and their Secrets live in one namespace: caching only that
+		// namespace's Secrets keeps every other Secret out of memory and out
+		// of crossmap's RBAC.
+		Cache: cache.Options{ByObject: map[client.Object]cache.ByObject{
+			&corev1.Secret{}:   {Namespaces: map[string]cache.Config{cfg.Namespace: {}}},
+			&crossmapv1.Link{}: {Namespaces: map[string]cache.Config{cfg.Namespace: {}}},
+		}},
+		// The status API serves /metrics itself (issue #4); the manager's own
+		// metrics listener stays off so there is one port to expose.
+		Metrics:                 metricsserver.Options{BindAddress: "0"},
+		HealthProbeBindAddress:  "0",
+		LeaderElection:          cfg.LeaderElect,
+		LeaderElectionID:        "crossmap-" + cfg.ClusterName,
+		LeaderElectionNamespace: cfg.Namespace,
+		GracefulShutdownTimeout: ptrDuration(10 * time.Second),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("create manager: %w", err)
+	}
+	c := &Controller{Manager: mgr, Model: status.NewModel()}
+	applier := &Applier{Client: mgr.GetClient(), DryRun: cfg.DryRun}
+	reporter := &Reporter{Model: c.Model, Recorder: mgr.GetEventRecorder("crossmap"), Now: time.Now}
+	if cfg.Export {
+		if err := (&ExportReconciler{Client: mgr.GetClient(), Applier: applier, Reporter: reporter, Config: cfg}).SetupWithManager(mgr); err != nil {
+			return nil, fmt.Errorf("set up export role: %w", err)
+		}
+	}
+	if cfg.Import {
+		c.Links = &LinkReconciler{Client: mgr.GetClient(), Applier: applier, Reporter: reporter, Model: c.Model, Config: cfg}
+		if err := c.Links.SetupWithManager(mgr); err != nil {
+			return nil, fmt.Errorf("set up import role: %w", err)
+		}
+	}
+	if cfg.StatusAddr != "0" {
+		c.Status = &status.Server{Addr: cfg.StatusAddr, Model: c.Model, Ready: func() error {
+			if !mgr.GetCache().WaitForCacheSync(doneContext()) {
+				return fmt.Errorf("caches not synced yet")
+			}
+			return nil
+		}}
+		if err := mgr.Add(c.Status); err != nil {
+			return nil, err
+		}
+	}
+	return c, nil
+}
+
+func ptrDuration(d time.Duration) *time.Duration { return &d }
+
+// doneContext is an already-cancelled context: WaitForCacheSync with it
+// answers "synced yet?" without waiting.
+func doneContext() context.Context {
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	return ctx
+}

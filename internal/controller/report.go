@@ -1,0 +1,43 @@
+package controller
+
+import (
+	"context"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/client-go/tools/events"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/log"
+
+	"github.com/crossmap/crossmap/internal/status"
+	"github.com/crossmap/crossmap/mapper"
+)
+
+// Reporter tells people about Problems, in the three places they look: the
+// status API (through the model), an Event on the object, and the log. Each
+// problem is reported when it appears and when it goes away, not on every
+// reconcile, so that a steady state is quiet.
+type Reporter struct {
+	Model    *status.Model
+	Recorder events.EventRecorder
+	Now      func() time.Time
+}
+
+// Report records the problems source currently has. regarding picks the
+// object each problem's Event is recorded on.
+func (r *Reporter) Report(ctx context.Context, source string, problems []mapper.Problem, regarding func(mapper.Problem) client.Object) {
+	logger := log.FromContext(ctx)
+	added, resolved := r.Model.SetProblems(source, problems, r.Now())
+	for _, p := range added {
+		logger.Error(p, "Found a problem; the object is skipped until it is fixed", "reason", p.Reason, "object", p.Object.String())
+		if obj := regarding(p); obj != nil {
+			r.Recorder.Eventf(obj, nil, corev1.EventTypeWarning, p.Reason, "Reconcile", "%s", p.Message)
+		}
+	}
+	for _, p := range resolved {
+		logger.Info("Problem resolved", "reason", p.Reason, "object", p.Object.String())
+		if obj := regarding(p); obj != nil {
+			r.Recorder.Eventf(obj, nil, corev1.EventTypeNormal, "Resolved", "Reconcile", "resolved: %s", p.Message)
+		}
+	}
+}

@@ -1,0 +1,225 @@
+package remote
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/client-go/informers"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/cache"
+)
+
+// Health is what a Watcher knows of its remote API server.
+type Health struct {
+	// Reachable is true after the last health check or list succeeded.
+	Reachable bool
+	// Err is the last failure, kept until the remote answers again.
+	Err error
+	// Since is when Reachable last changed.
+	Since time.Time
+}
+
+// Options tune a Watcher.
+type Options struct {
+	// Selector picks the exported Services.
+	Selector labels.Selector
+	// HealthPeriod is how often the remote API server's /readyz is checked
+	// (default 5s). Watch errors are noticed at once regardless.
+	HealthPeriod time.Duration
+	// Notify is called, without blocking, whenever the remote state or its
+	// health changes. Calls are coalesced: several changes may give one call.
+	Notify func()
+	// Now is the clock; tests inject one.
+	Now func() time.Time
+}
+
+// Watcher caches one remote cluster's exported Services and EndpointSlices.
+type Watcher struct {
+	opts     Options
+	client   kubernetes.Interface
+	services cache.SharedIndexInformer
+	slices   cache.SharedIndexInformer
+	cancel   context.CancelFunc
+	done     chan struct{}
+	kick     chan struct{}
+
+	mu     sync.Mutex
+	health Health
+}
+
+// Start connects to the remote cluster described by cfg and starts watching.
+// It returns at once: use Synced to know when the caches are complete.
+func Start(ctx context.Context, cfg *rest.Config, opts Options) (*Watcher, error) {
+	if opts.Selector == nil {
+		return nil, errors.New("remote watcher needs an export selector")
+	}
+	if opts.HealthPeriod <= 0 {
+		opts.HealthPeriod = 5 * time.Second
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	cfg = rest.CopyConfig(cfg)
+	// Remote calls should fail fast so that an unreachable cluster is
+	// reported promptly; watches are long-lived and unaffected by this.
+	if cfg.Timeout == 0 {
+		cfg.Timeout = 10 * time.Second
+	}
+	cs, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("build client for remote cluster: %w", err)
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	w := &Watcher{
+		opts:   opts,
+		client: cs,
+		cancel: cancel,
+		done:   make(chan struct{}),
+		kick:   make(chan struct{}, 1),
+		health: Health{Since: opts.Now()},
+	}
+
+	svcFactory := informers.NewSharedInformerFactoryWithOptions(cs, 0,
+		informers.WithTweakListOptions(func(o *metav1.ListOptions) { o.LabelSelector = opts.Selector.String() }))
+	// EndpointSlices cannot be filtered by their Service's labels, so all
+	// slices that belong to some Service are cached and the mapper picks.
+	sliceFactory := informers.NewSharedInformerFactoryWithOptions(cs, 0,
+		informers.WithTweakListOptions(func(o *metav1.ListOptions) { o.LabelSelector = discoveryv1.LabelServiceName }))
+	w.services = svcFactory.Core().V1().Services().Informer()
+	w.slices = sliceFactory.Discovery().V1().EndpointSlices().Informer()
+	for _, inf := range []cache.SharedIndexInformer{w.services, w.slices} {
+		if _, err := inf.AddEventHandler(cache.ResourceEventHandlerFuncs{
+			AddFunc:    func(any) { w.changed() },
+			UpdateFunc: func(any, any) { w.changed() },
+			DeleteFunc: func(any) { w.changed() },
+		}); err != nil {
+			cancel()
+			return nil, fmt.Errorf("watch remote cluster: %w", err)
+		}
+		if err := inf.SetWatchErrorHandlerWithContext(func(_ context.Context, _ *cache.Reflector, err error) {
+			w.setHealth(false, err)
+		}); err != nil {
+			cancel()
+			return nil, fmt.Errorf("watch remote cluster: %w", err)
+		}
+	}
+	svcFactory.Start(ctx.Done())
+	sliceFactory.Start(ctx.Done())
+	go w.forward(ctx)
+	go w.checkHealth(ctx)
+	return w, nil
+}
+
+// Stop ends every watch of the remote cluster. The caches are dropped.
+func (w *Watcher) Stop() {
+	w.cancel()
+	<-w.done
+}
+
+// Synced reports whether both caches have been filled once. Until then the
+// remote state is unknown and nothing may be pruned because of it.
+func (w *Watcher) Synced() bool {
+	return w.services.HasSynced() && w.slices.HasSynced()
+}
+
+// Services returns the cached exported Services. They are shared with the
+// cache: read them, never change them.
+func (w *Watcher) Services() []*corev1.Service {
+	return listOf[*corev1.Service](w.services)
+}
+
+// Slices returns the cached EndpointSlices, read-only like Services.
+func (w *Watcher) Slices() []*discoveryv1.EndpointSlice {
+	return listOf[*discoveryv1.EndpointSlice](w.slices)
+}
+
+func listOf[T any](inf cache.SharedIndexInformer) []T {
+	items := inf.GetStore().List()
+	out := make([]T, 0, len(items))
+	for _, it := range items {
+		if v, ok := it.(T); ok {
+			out = append(out, v)
+		}
+	}
+	return out
+}
+
+// Health returns the last known health of the remote API server.
+func (w *Watcher) Health() Health {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.health
+}
+
+func (w *Watcher) setHealth(ok bool, err error) {
+	w.mu.Lock()
+	changed := w.health.Reachable != ok || (err != nil && (w.health.Err == nil || w.health.Err.Error() != err.Error()))
+	if w.health.Reachable != ok {
+		w.health.Since = w.opts.Now()
+	}
+	w.health.Reachable = ok
+	if ok {
+		w.health.Err = nil
+	} else {
+		w.health.Err = err
+	}
+	w.mu.Unlock()
+	if changed {
+		w.changed()
+	}
+}
+
+// changed records that something changed; forward passes it on.
+func (w *Watcher) changed() {
+	select {
+	case w.kick <- struct{}{}:
+	default:
+	}
+}
+
+func (w *Watcher) forward(ctx context.Context) {
+	defer close(w.done)
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-w.kick:
+			if w.opts.Notify != nil {
+				w.opts.Notify()
+			}
+		}
+	}
+}
+
+// checkHealth asks the remote API server's /readyz every HealthPeriod. Any
+// authenticated user may read it, so it needs no extra rights.
+func (w *Watcher) checkHealth(ctx context.Context) {
+	t := time.NewTicker(w.opts.HealthPeriod)
+	defer t.Stop()
+	for {
+		check, cancel := context.WithTimeout(ctx, w.opts.HealthPeriod)
+		err := w.client.Discovery().RESTClient().Get().AbsPath("/readyz").Do(check).Error()
+		cancel()
+		if ctx.Err() != nil {
+			return
+		}
+		if err != nil {
+			w.setHealth(false, fmt.Errorf("remote API server not ready: %w", err))
+		} else {
+			w.setHealth(true, nil)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}

@@ -1,0 +1,129 @@
+package status
+
+import (
+	"cmp"
+	"maps"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/crossmap/crossmap/mapper"
+)
+
+// Link is what the status API shows of one Link.
+type Link struct {
+	Namespace        string    `json:"namespace"`
+	Name             string    `json:"name"`
+	Cluster          string    `json:"cluster"`
+	Mode             string    `json:"mode"`
+	RemoteReachable  bool      `json:"remoteReachable"`
+	GatewayAlive     bool      `json:"gatewayAlive"`
+	GatewayProbed    bool      `json:"gatewayProbed"`
+	ProbeLatency     string    `json:"probeLatency,omitempty"`
+	LastError        string    `json:"lastError,omitempty"`
+	GatewayAddresses []string  `json:"gatewayAddresses,omitempty"`
+	MirroredServices []string  `json:"mirroredServices"`
+	LastSync         time.Time `json:"lastSync,omitzero"`
+}
+
+// Key is the Link's namespace/name.
+func (l Link) Key() string { return l.Namespace + "/" + l.Name }
+
+// Problem is a mapper.Problem with the part of crossmap that found it.
+type Problem struct {
+	Source string `json:"source"`
+	mapper.Problem
+	Since time.Time `json:"since"`
+}
+
+// View is a consistent copy of the whole model.
+type View struct {
+	Links    []Link    `json:"links"`
+	Problems []Problem `json:"problems"`
+}
+
+// Model is the reconcilers' shared record of what crossmap is doing. It is
+// safe for concurrent use.
+type Model struct {
+	mu       sync.RWMutex
+	links    map[string]Link
+	problems map[string][]Problem
+}
+
+// NewModel returns an empty model.
+func NewModel() *Model {
+	return &Model{links: map[string]Link{}, problems: map[string][]Problem{}}
+}
+
+// SetLink records l, replacing what was known of the same Link.
+func (m *Model) SetLink(l Link) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.links[l.Key()] = l
+}
+
+// DeleteLink forgets a Link.
+func (m *Model) DeleteLink(key string) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	delete(m.links, key)
+}
+
+// SetProblems replaces the problems found by source and returns those that
+// are new and those that went away, so that the caller reports each change
+// once instead of on every reconcile.
+func (m *Model) SetProblems(source string, found []mapper.Problem, now time.Time) (added, resolved []mapper.Problem) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	old := map[mapper.Problem]time.Time{}
+	for _, p := range m.problems[source] {
+		old[p.Problem] = p.Since
+	}
+	next := make([]Problem, 0, len(found))
+	seen := map[mapper.Problem]bool{}
+	for _, p := range found {
+		if seen[p] {
+			continue
+		}
+		seen[p] = true
+		since, ok := old[p]
+		if !ok {
+			since = now
+			added = append(added, p)
+		}
+		next = append(next, Problem{Source: source, Problem: p, Since: since})
+	}
+	for p := range old {
+		if !seen[p] {
+			resolved = append(resolved, p)
+		}
+	}
+	slices.SortFunc(resolved, compareProblems)
+	if len(next) == 0 {
+		delete(m.problems, source)
+	} else {
+		m.problems[source] = next
+	}
+	return added, resolved
+}
+
+// View returns a copy of the model, sorted for stable output.
+func (m *Model) View() View {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	v := View{Links: []Link{}, Problems: []Problem{}}
+	for _, k := range slices.Sorted(maps.Keys(m.links)) {
+		l := m.links[k]
+		l.MirroredServices = slices.Clone(l.MirroredServices)
+		l.GatewayAddresses = slices.Clone(l.GatewayAddresses)
+		v.Links = append(v.Links, l)
+	}
+	for _, k := range slices.Sorted(maps.Keys(m.problems)) {
+		v.Problems = append(v.Problems, m.problems[k]...)
+	}
+	return v
+}
+
+func compareProblems(a, b mapper.Problem) int {
+	return cmp.Or(cmp.Compare(a.Object.String(), b.Object.String()), cmp.Compare(a.Reason, b.Reason), cmp.Compare(a.Message, b.Message))
+}

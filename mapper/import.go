@@ -1,0 +1,286 @@
+package mapper
+
+import (
+	"cmp"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"net/netip"
+	"slices"
+
+	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/sets"
+	"k8s.io/apimachinery/pkg/util/validation"
+	"k8s.io/utils/ptr"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	crossmapv1 "github.com/crossmap/crossmap/internal/api/v1alpha1"
+)
+
+// LinkRef is what the import translation needs to know of a Link.
+type LinkRef struct {
+	Namespace, Name  string
+	Cluster          string
+	Mode             crossmapv1.Mode
+	GatewayPort      int32
+	CreateNamespaces bool
+}
+
+// ImportSnapshot is one Link's view of its remote cluster, plus the few local
+// facts the mirrors depend on.
+type ImportSnapshot struct {
+	Link LinkRef
+	// GatewayAddresses are the gateway's resolved IP addresses.
+	GatewayAddresses []netip.Addr
+	// GatewayAlive is false while the gateway fails its probe; gateway-mode
+	// endpoints are then marked not ready.
+	GatewayAlive bool
+	// Services are the remote Services that match the Link's export selector.
+	Services []*corev1.Service
+	// Slices are the remote EndpointSlices; those of Services not exported
+	// are ignored.
+	Slices []*discoveryv1.EndpointSlice
+	// LocalNamespaces are the namespaces that exist in this cluster.
+	LocalNamespaces sets.Set[string]
+}
+
+// MirrorName is the local name of remote Service name from cluster.
+func MirrorName(name, cluster string) string { return name + "-" + cluster }
+
+// Import translates a Link's remote Services into local mirrors: one Service
+// per exported remote Service, with the same ports and no selector, and the
+// EndpointSlices that back it. In gateway mode the endpoints are the gateway
+// addresses and port, ready while the remote Service has a ready endpoint and
+// the gateway is alive. In flat mode they are the remote endpoints
+// themselves.
+//
+// The returned count is how many Services are mirrored.
+func Import(s ImportSnapshot) (objs []client.Object, mirrored int, problems []Problem) {
+	svcs := slices.Clone(s.Services)
+	slices.SortFunc(svcs, compareObjects)
+	slicesBySvc := map[string][]*discoveryv1.EndpointSlice{}
+	for _, es := range s.Slices {
+		key := es.Namespace + "/" + es.Labels[discoveryv1.LabelServiceName]
+		slicesBySvc[key] = append(slicesBySvc[key], es)
+	}
+	linkRef := ObjectRef{Kind: "Link", Namespace: s.Link.Namespace, Name: s.Link.Name}
+	if s.Link.Mode != crossmapv1.ModeFlat && len(s.GatewayAddresses) == 0 && len(svcs) > 0 {
+		problems = append(problems, Problem{Reason: ReasonNoGatewayAddress, Object: linkRef,
+			Message: fmt.Sprintf("Link %s/%s is in gateway mode but has no resolved gateway address; mirrors have no endpoints", s.Link.Namespace, s.Link.Name)})
+	}
+	namespacesAdded := sets.New[string]()
+	for _, svc := range svcs {
+		// A remote object crossmap wrote is a mirror of a third cluster (or
+		// of this one); following it would chain or loop routes.
+		if svc.Labels[crossmapv1.LabelManagedBy] == crossmapv1.ManagedBy {
+			continue
+		}
+		name := MirrorName(svc.Name, s.Link.Cluster)
+		if errs := validation.IsDNS1035Label(name); len(errs) > 0 {
+			problems = append(problems, Problem{Reason: ReasonNameTooLong, Object: linkRef,
+				Message: fmt.Sprintf("mirror of Service %s/%s from cluster %s would be named %q, which is not a valid Service name: %s", svc.Namespace, svc.Name, s.Link.Cluster, name, errs[0])})
+			continue
+		}
+		if !s.LocalNamespaces.Has(svc.Namespace) {
+			if !s.Link.CreateNamespaces {
+				problems = append(problems, Problem{Reason: ReasonMissingNamespace, Object: linkRef,
+					Message: fmt.Sprintf("namespace %q does not exist here, so Service %s/%s from cluster %s is not mirrored; create it, or set spec.createNamespaces on the Link", svc.Namespace, svc.Namespace, svc.Name, s.Link.Cluster)})
+				continue
+			}
+			if !namespacesAdded.Has(svc.Namespace) {
+				namespacesAdded.Insert(svc.Namespace)
+				objs = append(objs, Stamp(mirrorNamespace(s.Link, svc.Namespace)))
+			}
+		}
+		mirror := mirrorService(s.Link, svc, name)
+		objs = append(objs, Stamp(mirror))
+		remote := slicesBySvc[svc.Namespace+"/"+svc.Name]
+		slices.SortFunc(remote, compareObjects)
+		if s.Link.Mode == crossmapv1.ModeFlat {
+			for _, es := range remote {
+				objs = append(objs, Stamp(flatSlice(s.Link, svc, name, es)))
+			}
+		} else {
+			for _, es := range gatewaySlices(s, svc, name, remote) {
+				objs = append(objs, Stamp(es))
+			}
+		}
+		mirrored++
+	}
+	return objs, mirrored, problems
+}
+
+// MirrorSelector selects every object a Link owns.
+func MirrorSelector(link LinkRef) map[string]string {
+	return map[string]string{
+		crossmapv1.LabelManagedBy:     crossmapv1.ManagedBy,
+		crossmapv1.LabelRole:          crossmapv1.RoleMirror,
+		crossmapv1.LabelLink:          link.Name,
+		crossmapv1.LabelLinkNamespace: link.Namespace,
+	}
+}
+
+func mirrorLabels(link LinkRef, svc *corev1.Service) map[string]string {
+	l := MirrorSelector(link)
+	l[crossmapv1.LabelSourceCluster] = link.Cluster
+	l[crossmapv1.LabelSourceNamespace] = svc.Namespace
+	l[crossmapv1.LabelSourceName] = svc.Name
+	return l
+}
+
+func mirrorNamespace(link LinkRef, name string) *corev1.Namespace {
+	l := MirrorSelector(link)
+	l[crossmapv1.LabelSourceCluster] = link.Cluster
+	return &corev1.Namespace{
+		TypeMeta:   metav1.TypeMeta{APIVersion: "v1", Kind: "Namespace"},
+		ObjectMeta: metav1.ObjectMeta{Name: name, Labels: l},
+	}
+}
+
+func mirrorService(link LinkRef, svc *corev1.Service, name string) *corev1.Service {
+	ports := make([]corev1.ServicePort, 0, len(svc.Spec.Ports))
+	for _, p := range svc.Spec.Ports {
+		ports = append(ports, corev1.ServicePort{
+			Name:        p.Name,
+			Protocol:    cmp.Or(p.Protocol, corev1.ProtocolTCP),
+			AppProtocol: p.AppProtocol,
+			Port:        p.Port,
+			// A Service without a selector takes its endpoints' ports from
+			// the EndpointSlices, by port name; the target port only matters
+			// to readers, so it says where the traffic really ends up.
+			TargetPort: p.TargetPort,
+		})
+	}
+	return &corev1.Service{
+		TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: "Service"},
+		ObjectMeta: metav1.ObjectMeta{
+			Name:      name,
+			Namespace: svc.Namespace,
+			Labels:    mirrorLabels(link, svc),
+		},
+		Spec: corev1.ServiceSpec{
+			Type:  corev1.ServiceTypeClusterIP,
+			Ports: ports,
+		},
+	}
+}
+
+func sliceMeta(link LinkRef, svc *corev1.Service, mirror, name string) metav1.ObjectMeta {
+	l := mirrorLabels(link, svc)
+	l[discoveryv1.LabelServiceName] = mirror
+	// Tell the Kubernetes EndpointSlice controllers these slices are not
+	// theirs to reconcile.
+	l[discoveryv1.LabelManagedBy] = "crossmap.io"
+	return metav1.ObjectMeta{Name: name, Namespace: svc.Namespace, Labels: l}
+}
+
+// flatSlice mirrors one remote EndpointSlice as is: addresses, ports and
+// readiness. Topology that only makes sense in the remote cluster (node
+// names, target references, zones and hints) is dropped.
+func flatSlice(link LinkRef, svc *corev1.Service, mirror string, es *discoveryv1.EndpointSlice) *discoveryv1.EndpointSlice {
+	eps := make([]discoveryv1.Endpoint, 0, len(es.Endpoints))
+	for _, ep := range es.Endpoints {
+		eps = append(eps, discoveryv1.Endpoint{
+			Addresses:  slices.Clone(ep.Addresses),
+			Conditions: endpointConditions(ep.Conditions),
+		})
+	}
+	ports := make([]discoveryv1.EndpointPort, 0, len(es.Ports))
+	for _, p := range es.Ports {
+		ports = append(ports, discoveryv1.EndpointPort{
+			Name:        ptr.To(ptr.Deref(p.Name, "")),
+			Protocol:    ptr.To(ptr.Deref(p.Protocol, corev1.ProtocolTCP)),
+			Port:        p.Port,
+			AppProtocol: p.AppProtocol,
+		})
+	}
+	return &discoveryv1.EndpointSlice{
+		TypeMeta:    metav1.TypeMeta{APIVersion: "discovery.k8s.io/v1", Kind: "EndpointSlice"},
+		ObjectMeta:  sliceMeta(link, svc, mirror, mirror+"-"+shortHash(es.Name)),
+		AddressType: es.AddressType,
+		Endpoints:   eps,
+		Ports:       ports,
+	}
+}
+
+func endpointConditions(c discoveryv1.EndpointConditions) discoveryv1.EndpointConditions {
+	// The API treats an unset ready as ready; say so explicitly so that a
+	// mirror reads the same to every consumer.
+	return discoveryv1.EndpointConditions{
+		Ready:       ptr.To(ptr.Deref(c.Ready, true)),
+		Serving:     ptr.To(ptr.Deref(c.Serving, ptr.Deref(c.Ready, true))),
+		Terminating: ptr.To(ptr.Deref(c.Terminating, false)),
+	}
+}
+
+// gatewaySlices points the mirror at the gateway: one slice per address
+// family, every Service port served on the gateway port.
+func gatewaySlices(s ImportSnapshot, svc *corev1.Service, mirror string, remote []*discoveryv1.EndpointSlice) []*discoveryv1.EndpointSlice {
+	if len(s.GatewayAddresses) == 0 {
+		return nil
+	}
+	ready := s.GatewayAlive && hasReadyEndpoint(remote)
+	ports := make([]discoveryv1.EndpointPort, 0, len(svc.Spec.Ports))
+	for _, p := range svc.Spec.Ports {
+		ports = append(ports, discoveryv1.EndpointPort{
+			Name:     ptr.To(p.Name),
+			Protocol: ptr.To(corev1.ProtocolTCP),
+			Port:     ptr.To(s.Link.GatewayPort),
+		})
+	}
+	addrs := slices.Clone(s.GatewayAddresses)
+	slices.SortFunc(addrs, netip.Addr.Compare)
+	addrs = slices.Compact(addrs)
+	var out []*discoveryv1.EndpointSlice
+	for _, family := range []struct {
+		suffix string
+		typ    discoveryv1.AddressType
+		is     func(netip.Addr) bool
+	}{
+		{"gw4", discoveryv1.AddressTypeIPv4, netip.Addr.Is4},
+		{"gw6", discoveryv1.AddressTypeIPv6, netip.Addr.Is6},
+	} {
+		var eps []discoveryv1.Endpoint
+		for _, a := range addrs {
+			if family.is(a) {
+				eps = append(eps, discoveryv1.Endpoint{
+					Addresses: []string{a.String()},
+					Conditions: discoveryv1.EndpointConditions{
+						Ready: ptr.To(ready), Serving: ptr.To(ready), Terminating: ptr.To(false),
+					},
+				})
+			}
+		}
+		if len(eps) == 0 {
+			continue
+		}
+		out = append(out, &discoveryv1.EndpointSlice{
+			TypeMeta:    metav1.TypeMeta{APIVersion: "discovery.k8s.io/v1", Kind: "EndpointSlice"},
+			ObjectMeta:  sliceMeta(s.Link, svc, mirror, mirror+"-"+family.suffix),
+			AddressType: family.typ,
+			Endpoints:   eps,
+			Ports:       ports,
+		})
+	}
+	return out
+}
+
+// HasReadyEndpoint reports whether any endpoint in the slices is ready. An
+// unset ready condition counts as ready, as the EndpointSlice API defines.
+func hasReadyEndpoint(slices []*discoveryv1.EndpointSlice) bool {
+	for _, es := range slices {
+		for _, ep := range es.Endpoints {
+			if ptr.Deref(ep.Conditions.Ready, true) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+func shortHash(s string) string {
+	sum := sha256.Sum256([]byte(s))
+	return hex.EncodeToString(sum[:])[:10]
+}

@@ -1,0 +1,216 @@
+package mapper
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"maps"
+	"reflect"
+	"slices"
+
+	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	crossmapv1 "github.com/crossmap/crossmap/internal/api/v1alpha1"
+)
+
+// Key identifies an object across kinds.
+type Key struct {
+	Group, Kind, Namespace, Name string
+}
+
+func (k Key) String() string {
+	gk := schema.GroupKind{Group: k.Group, Kind: k.Kind}.String()
+	if k.Namespace == "" {
+		return gk + " " + k.Name
+	}
+	return gk + " " + k.Namespace + "/" + k.Name
+}
+
+// KeyOf is obj's Key. obj must carry its apiVersion and kind: rendered
+// objects always do, and the controller sets them on what it reads.
+func KeyOf(obj client.Object) Key {
+	gvk := obj.GetObjectKind().GroupVersionKind()
+	return Key{Group: gvk.Group, Kind: gvk.Kind, Namespace: obj.GetNamespace(), Name: obj.GetName()}
+}
+
+// Plan is what it takes to turn the current state into the desired one.
+//
+// Diff decides it by this table, per object key:
+//
+//	desired  exists  owned by this scope  →  action
+//	yes      no      -                    →  Create
+//	yes      yes     yes                  →  Update, only if it differs (see Differs)
+//	yes      yes     no                   →  Conflict: reported, never touched
+//	no       yes     yes                  →  Delete
+//	no       yes     no                   →  nothing: not ours
+//
+// An EndpointSlice whose Service is in conflict is dropped too, so that
+// crossmap never adds endpoints to somebody else's Service.
+type Plan struct {
+	Create    []client.Object
+	Update    []client.Object
+	Delete    []client.Object
+	Conflicts []Problem
+}
+
+// Empty reports whether the plan writes nothing. Conflicts are not writes.
+func (p Plan) Empty() bool {
+	return len(p.Create) == 0 && len(p.Update) == 0 && len(p.Delete) == 0
+}
+
+func (p Plan) String() string {
+	return fmt.Sprintf("create=%d update=%d delete=%d conflicts=%d", len(p.Create), len(p.Update), len(p.Delete), len(p.Conflicts))
+}
+
+// Diff plans the writes that turn current into desired. current holds every
+// object of the scope's kinds that is owned by the scope, plus any object
+// that stands at a desired key; owned tells which of them the scope owns.
+func Diff(desired, current []client.Object, owned func(client.Object) bool) Plan {
+	var p Plan
+	have := make(map[Key]client.Object, len(current))
+	for _, obj := range current {
+		have[KeyOf(obj)] = obj
+	}
+	want := make(map[Key]bool, len(desired))
+	conflicted := map[Key]bool{}
+	for _, d := range desired {
+		k := KeyOf(d)
+		want[k] = true
+		c, ok := have[k]
+		if ok && !owned(c) {
+			conflicted[k] = true
+			p.Conflicts = append(p.Conflicts, Problem{
+				Reason: ReasonConflict,
+				Object: ObjectRef{Kind: k.Kind, Namespace: k.Namespace, Name: k.Name},
+				Message: fmt.Sprintf("%s already exists and is not managed by crossmap (no %s=%s label for this source); it is left alone and not mirrored",
+					k, crossmapv1.LabelManagedBy, crossmapv1.ManagedBy),
+			})
+		}
+	}
+	for _, d := range desired {
+		k := KeyOf(d)
+		if conflicted[k] || serviceConflicted(d, conflicted) {
+			continue
+		}
+		c, ok := have[k]
+		switch {
+		case !ok:
+			p.Create = append(p.Create, d)
+		case Differs(d, c):
+			p.Update = append(p.Update, d)
+		}
+	}
+	for _, c := range current {
+		if !want[KeyOf(c)] && owned(c) {
+			p.Delete = append(p.Delete, c)
+		}
+	}
+	slices.SortFunc(p.Delete, compareObjects)
+	return p
+}
+
+func serviceConflicted(obj client.Object, conflicted map[Key]bool) bool {
+	if _, ok := obj.(*discoveryv1.EndpointSlice); !ok {
+		return false
+	}
+	svc := obj.GetLabels()[discoveryv1.LabelServiceName]
+	return conflicted[Key{Group: corev1.GroupName, Kind: "Service", Namespace: obj.GetNamespace(), Name: svc}]
+}
+
+// Stamp records in obj the hash of what was rendered, and returns obj.
+func Stamp[T client.Object](obj T) T {
+	ann := maps.Clone(obj.GetAnnotations())
+	delete(ann, crossmapv1.AnnotationSpecHash)
+	obj.SetAnnotations(ann)
+	raw, err := json.Marshal(obj)
+	if err != nil {
+		// Every object rendered here is a plain API type; failing to encode
+		// one is a programming error, not an input error.
+		panic(fmt.Sprintf("encode %T: %v", obj, err))
+	}
+	sum := sha256.Sum256(raw)
+	if ann == nil {
+		ann = map[string]string{}
+	}
+	ann[crossmapv1.AnnotationSpecHash] = hex.EncodeToString(sum[:])[:16]
+	obj.SetAnnotations(ann)
+	return obj
+}
+
+// Differs reports whether current needs a write to become desired.
+//
+// The spec hash catches fields crossmap stopped setting (which a field check
+// cannot see), and the field check catches anyone who edited a field
+// crossmap owns. Fields only the API server or other writers set (defaults,
+// cluster IPs, status, other labels) are ignored: desired must be a subset of
+// current, not equal to it.
+func Differs(desired, current client.Object) bool {
+	if desired.GetAnnotations()[crossmapv1.AnnotationSpecHash] != current.GetAnnotations()[crossmapv1.AnnotationSpecHash] {
+		return true
+	}
+	d, c := comparable(desired), comparable(current)
+	return !subset(d, c)
+}
+
+// comparable is obj as JSON values, reduced to what crossmap writes: the
+// labels, annotations and owner references of its metadata, and its body
+// without status.
+func comparable(obj client.Object) map[string]any {
+	raw, err := json.Marshal(obj)
+	if err != nil {
+		panic(fmt.Sprintf("encode %T: %v", obj, err))
+	}
+	var m map[string]any
+	if err := json.Unmarshal(raw, &m); err != nil {
+		panic(fmt.Sprintf("decode %T: %v", obj, err))
+	}
+	meta, _ := m["metadata"].(map[string]any)
+	kept := map[string]any{}
+	for _, f := range []string{"labels", "annotations", "ownerReferences"} {
+		if v, ok := meta[f]; ok {
+			kept[f] = v
+		}
+	}
+	m["metadata"] = kept
+	delete(m, "status")
+	delete(m, "apiVersion")
+	delete(m, "kind")
+	return m
+}
+
+// subset reports whether every value in want is present, equal, in have.
+// Lists must have the same length and match element by element, because a
+// missing list element (an endpoint, a port) is a real difference.
+func subset(want, have any) bool {
+	switch w := want.(type) {
+	case map[string]any:
+		h, ok := have.(map[string]any)
+		if !ok {
+			return false
+		}
+		for k, wv := range w {
+			hv, ok := h[k]
+			if !ok || !subset(wv, hv) {
+				return false
+			}
+		}
+		return true
+	case []any:
+		h, ok := have.([]any)
+		if !ok || len(h) != len(w) {
+			return false
+		}
+		for i := range w {
+			if !subset(w[i], h[i]) {
+				return false
+			}
+		}
+		return true
+	default:
+		return reflect.DeepEqual(want, have)
+	}
+}
