@@ -12,6 +12,20 @@ import (
 // gateway Host matches "*"+GatewayHostSuffix.
 const GatewayHostSuffix = ".svc.cluster.local"
 
+// GatewayPorts are the ports of a Service that a gateway can carry: the TCP
+// ones, since Emissary routes HTTP. Both ends of a route index ports in this
+// list, so the exporting and the importing cluster agree on which port
+// answers on which hostname.
+func GatewayPorts(ports []corev1.ServicePort) []corev1.ServicePort {
+	var out []corev1.ServicePort
+	for _, p := range ports {
+		if p.Protocol == "" || p.Protocol == corev1.ProtocolTCP {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
 // GatewayHostname is the Host header a remote cluster sends to reach port
 // index i of Service ns/name through this cluster's gateway. The first port
 // answers on the Service's plain in-cluster name, which is what a
@@ -30,7 +44,8 @@ func GatewayHostname(namespace, name string, port corev1.ServicePort, i int) str
 }
 
 // GatewayMappingName is the name of the gateway Mapping for port index i of
-// Service name.
+// Service name, in GatewayPorts order. Port numbers are unique among a
+// Service's TCP ports, so the names are too.
 func GatewayMappingName(name string, port corev1.ServicePort, i int) string {
 	if i == 0 {
 		return name + "-gateway"

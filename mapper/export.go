@@ -45,12 +45,13 @@ func Export(s ExportSnapshot) ([]client.Object, []Problem) {
 			continue
 		}
 		ref := ObjectRef{Kind: "Service", Namespace: svc.Namespace, Name: svc.Name}
-		if len(svc.Spec.Ports) == 0 {
+		ports := ingress.GatewayPorts(svc.Spec.Ports)
+		if len(ports) == 0 {
 			problems = append(problems, Problem{Reason: ReasonNoPorts, Object: ref,
-				Message: fmt.Sprintf("exported Service %s/%s has no ports to route to", svc.Namespace, svc.Name)})
+				Message: fmt.Sprintf("exported Service %s/%s has no TCP port for the gateway to route to", svc.Namespace, svc.Name)})
 			continue
 		}
-		for i, port := range svc.Spec.Ports {
+		for i, port := range ports {
 			name := ingress.GatewayMappingName(svc.Name, port, i)
 			if errs := validation.IsDNS1123Subdomain(name); len(errs) > 0 {
 				problems = append(problems, Problem{Reason: ReasonNameTooLong, Object: ref,
@@ -71,7 +72,7 @@ func Export(s ExportSnapshot) ([]client.Object, []Problem) {
 				},
 				Hostname:     ingress.GatewayHostname(svc.Namespace, svc.Name, port, i),
 				Service:      svc.Name + "." + svc.Namespace + ":" + strconv.Itoa(int(port.Port)),
-				AmbassadorID: s.AmbassadorID,
+				AmbassadorID: slices.Clone(s.AmbassadorID),
 			})
 			out = append(out, Stamp(m))
 		}
@@ -81,7 +82,7 @@ func Export(s ExportSnapshot) ([]client.Object, []Problem) {
 			Name:      s.GatewayHostName,
 			Namespace: s.GatewayNamespace,
 			Labels:    gatewayLabels(s.Cluster, "", ""),
-		}, GatewaySelector(), s.AmbassadorID)
+		}, GatewaySelector(), slices.Clone(s.AmbassadorID))
 		out = append(out, Stamp(host))
 	}
 	return out, problems

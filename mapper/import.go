@@ -11,11 +11,13 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/apimachinery/pkg/util/sets"
 	"k8s.io/apimachinery/pkg/util/validation"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	"github.com/crossmap/crossmap/ingress"
 	crossmapv1 "github.com/crossmap/crossmap/internal/api/v1alpha1"
 )
 
@@ -56,6 +58,10 @@ func MirrorName(name, cluster string) string { return name + "-" + cluster }
 // the gateway is alive. In flat mode they are the remote endpoints
 // themselves.
 //
+// A Namespace is rendered only while it is missing and the Link may create
+// it. The caller must never count Namespaces as owned: once created, a
+// namespace may hold anybody's objects, so it is never pruned.
+//
 // The returned count is how many Services are mirrored.
 func Import(s ImportSnapshot) (objs []client.Object, mirrored int, problems []Problem) {
 	svcs := slices.Clone(s.Services)
@@ -94,7 +100,16 @@ func Import(s ImportSnapshot) (objs []client.Object, mirrored int, problems []Pr
 				objs = append(objs, Stamp(mirrorNamespace(s.Link, svc.Namespace)))
 			}
 		}
-		mirror := mirrorService(s.Link, svc, name)
+		ports, why := svc.Spec.Ports, "has no ports"
+		if s.Link.Mode != crossmapv1.ModeFlat {
+			ports, why = ingress.GatewayPorts(ports), "has no TCP port, and the gateway carries only TCP"
+		}
+		if len(ports) == 0 {
+			problems = append(problems, Problem{Reason: ReasonNoPorts, Object: linkRef,
+				Message: fmt.Sprintf("Service %s/%s from cluster %s %s; it is not mirrored", svc.Namespace, svc.Name, s.Link.Cluster, why)})
+			continue
+		}
+		mirror := mirrorService(s.Link, svc, name, ports)
 		objs = append(objs, Stamp(mirror))
 		remote := slicesBySvc[svc.Namespace+"/"+svc.Name]
 		slices.SortFunc(remote, compareObjects)
@@ -103,7 +118,7 @@ func Import(s ImportSnapshot) (objs []client.Object, mirrored int, problems []Pr
 				objs = append(objs, Stamp(flatSlice(s.Link, svc, name, es)))
 			}
 		} else {
-			for _, es := range gatewaySlices(s, svc, name, remote) {
+			for _, es := range gatewaySlices(s, svc, name, ports, remote) {
 				objs = append(objs, Stamp(es))
 			}
 		}
@@ -139,18 +154,24 @@ func mirrorNamespace(link LinkRef, name string) *corev1.Namespace {
 	}
 }
 
-func mirrorService(link LinkRef, svc *corev1.Service, name string) *corev1.Service {
-	ports := make([]corev1.ServicePort, 0, len(svc.Spec.Ports))
-	for _, p := range svc.Spec.Ports {
+func mirrorService(link LinkRef, svc *corev1.Service, name string, remotePorts []corev1.ServicePort) *corev1.Service {
+	ports := make([]corev1.ServicePort, 0, len(remotePorts))
+	for _, p := range remotePorts {
+		target := p.TargetPort
+		if target.IntVal == 0 && target.StrVal == "" {
+			// The API server defaults an unset target port to the port;
+			// rendering it that way keeps Differs from seeing a change.
+			target = intstr.FromInt32(p.Port)
+		}
 		ports = append(ports, corev1.ServicePort{
 			Name:        p.Name,
 			Protocol:    cmp.Or(p.Protocol, corev1.ProtocolTCP),
-			AppProtocol: p.AppProtocol,
+			AppProtocol: clonePtr(p.AppProtocol),
 			Port:        p.Port,
 			// A Service without a selector takes its endpoints' ports from
 			// the EndpointSlices, by port name; the target port only matters
 			// to readers, so it says where the traffic really ends up.
-			TargetPort: p.TargetPort,
+			TargetPort: target,
 		})
 	}
 	return &corev1.Service{
@@ -193,7 +214,7 @@ func flatSlice(link LinkRef, svc *corev1.Service, mirror string, es *discoveryv1
 			Name:        ptr.To(ptr.Deref(p.Name, "")),
 			Protocol:    ptr.To(ptr.Deref(p.Protocol, corev1.ProtocolTCP)),
 			Port:        p.Port,
-			AppProtocol: p.AppProtocol,
+			AppProtocol: clonePtr(p.AppProtocol),
 		})
 	}
 	return &discoveryv1.EndpointSlice{
@@ -217,20 +238,27 @@ func endpointConditions(c discoveryv1.EndpointConditions) discoveryv1.EndpointCo
 
 // gatewaySlices points the mirror at the gateway: one slice per address
 // family, every Service port served on the gateway port.
-func gatewaySlices(s ImportSnapshot, svc *corev1.Service, mirror string, remote []*discoveryv1.EndpointSlice) []*discoveryv1.EndpointSlice {
+func gatewaySlices(s ImportSnapshot, svc *corev1.Service, mirror string, svcPorts []corev1.ServicePort, remote []*discoveryv1.EndpointSlice) []*discoveryv1.EndpointSlice {
 	if len(s.GatewayAddresses) == 0 {
 		return nil
 	}
 	ready := s.GatewayAlive && hasReadyEndpoint(remote)
-	ports := make([]discoveryv1.EndpointPort, 0, len(svc.Spec.Ports))
-	for _, p := range svc.Spec.Ports {
+	ports := make([]discoveryv1.EndpointPort, 0, len(svcPorts))
+	for _, p := range svcPorts {
 		ports = append(ports, discoveryv1.EndpointPort{
 			Name:     ptr.To(p.Name),
 			Protocol: ptr.To(corev1.ProtocolTCP),
 			Port:     ptr.To(s.Link.GatewayPort),
 		})
 	}
-	addrs := slices.Clone(s.GatewayAddresses)
+	var addrs []netip.Addr
+	for _, a := range s.GatewayAddresses {
+		// An IPv4 address in IPv6 form is still IPv4 to an EndpointSlice,
+		// and a zoned address is link-local, which no slice accepts.
+		if a = a.Unmap(); a.IsValid() && a.Zone() == "" {
+			addrs = append(addrs, a)
+		}
+	}
 	slices.SortFunc(addrs, netip.Addr.Compare)
 	addrs = slices.Compact(addrs)
 	var out []*discoveryv1.EndpointSlice
@@ -283,4 +311,14 @@ func hasReadyEndpoint(slices []*discoveryv1.EndpointSlice) bool {
 func shortHash(s string) string {
 	sum := sha256.Sum256([]byte(s))
 	return hex.EncodeToString(sum[:])[:10]
+}
+
+// clonePtr copies what p points at, so rendered objects share no memory
+// with the snapshot (which holds cache objects).
+func clonePtr[T any](p *T) *T {
+	if p == nil {
+		return nil
+	}
+	v := *p
+	return &v
 }

@@ -48,8 +48,9 @@ func KeyOf(obj client.Object) Key {
 //	no       yes     yes                  →  Delete
 //	no       yes     no                   →  nothing: not ours
 //
-// An EndpointSlice whose Service is in conflict is dropped too, so that
-// crossmap never adds endpoints to somebody else's Service.
+// An EndpointSlice whose Service is in conflict is dropped too, and one
+// crossmap wrote before is deleted, so that crossmap never feeds endpoints to
+// somebody else's Service.
 type Plan struct {
 	Create    []client.Object
 	Update    []client.Object
@@ -93,7 +94,13 @@ func Diff(desired, current []client.Object, owned func(client.Object) bool) Plan
 	}
 	for _, d := range desired {
 		k := KeyOf(d)
-		if conflicted[k] || serviceConflicted(d, conflicted) {
+		if conflicted[k] {
+			continue
+		}
+		if serviceConflicted(d, conflicted) {
+			// Not wanted after all: a slice crossmap wrote earlier for this
+			// Service must go, or it would feed somebody else's Service.
+			want[k] = false
 			continue
 		}
 		c, ok := have[k]
@@ -184,22 +191,29 @@ func comparable(obj client.Object) map[string]any {
 
 // subset reports whether every value in want is present, equal, in have.
 // Lists must have the same length and match element by element, because a
-// missing list element (an endpoint, a port) is a real difference.
+// missing list element (an endpoint, a port) is a real difference. An empty
+// list or map matches an absent one: the API server drops empty lists
+// (an EndpointSlice with no endpoints comes back with endpoints: null).
 func subset(want, have any) bool {
 	switch w := want.(type) {
 	case map[string]any:
+		if len(w) == 0 && isEmpty(have) {
+			return true
+		}
 		h, ok := have.(map[string]any)
 		if !ok {
 			return false
 		}
 		for k, wv := range w {
-			hv, ok := h[k]
-			if !ok || !subset(wv, hv) {
+			if !subset(wv, h[k]) {
 				return false
 			}
 		}
 		return true
 	case []any:
+		if len(w) == 0 && isEmpty(have) {
+			return true
+		}
 		h, ok := have.([]any)
 		if !ok || len(h) != len(w) {
 			return false
@@ -213,4 +227,16 @@ func subset(want, have any) bool {
 	default:
 		return reflect.DeepEqual(want, have)
 	}
+}
+
+func isEmpty(v any) bool {
+	switch v := v.(type) {
+	case nil:
+		return true
+	case []any:
+		return len(v) == 0
+	case map[string]any:
+		return len(v) == 0
+	}
+	return false
 }
