@@ -26,9 +26,10 @@ generate: ## Regenerate deepcopy code and CRDs with controller-gen.
 test: tools ## Run every test: unit, envtest integration and end to end.
 	$(GO) test -count=1 ./...
 
+DEMO_FLAGS ?=
 .PHONY: demo
-demo: tools build ## Run the local two-cluster demo.
-	$(BIN)/crossmap demo
+demo: tools build ## Run the local two-cluster demo (DEMO_FLAGS=--once to check every step and exit).
+	$(BIN)/crossmap demo $(DEMO_FLAGS)
 
 .PHONY: bench
 bench: tools ## Run the benchmarks and print their figures.
@@ -38,3 +39,5 @@ bench: tools ## Run the benchmarks and print their figures.
 lint: ## gofmt, go vet, and a check that the generated files are current.
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo "gofmt needed"; exit 1; }
 	$(GO) vet ./...
+	@tools/generate.sh $(BIN)
+	@git diff --exit-code -- internal/api manifests/crd || { echo "generated files are stale: run make generate and commit"; exit 1; }

@@ -45,7 +45,7 @@ The status API serves /status, /healthz and /readyz on --status-addr.`, stderr)
 	if err != nil {
 		return fmt.Errorf("load kubeconfig: %w", err)
 	}
-	c, err := controller.New(restCfg, cfg)
+	c, err := controller.New(restCfg, cfg, controller.Deps{})
 	if err != nil {
 		return err
 	}

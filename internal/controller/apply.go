@@ -21,7 +21,8 @@ import (
 type Applier struct {
 	Client client.Client
 	// DryRun logs what would be written and writes nothing.
-	DryRun bool
+	DryRun  bool
+	Metrics *Metrics
 }
 
 // Apply writes the plan: creates and updates through server-side apply under
@@ -38,6 +39,7 @@ func (a *Applier) Apply(ctx context.Context, p mapper.Plan) error {
 	}{{"create", p.Create}, {"update", p.Update}} {
 		for _, obj := range group.objs {
 			k := mapper.KeyOf(obj)
+			a.Metrics.PlanChanges.WithLabelValues(group.op).Inc()
 			if a.DryRun {
 				logger.Info("Would apply object (dry run)", "operation", group.op, "object", k.String())
 				continue
@@ -51,17 +53,20 @@ func (a *Applier) Apply(ctx context.Context, p mapper.Plan) error {
 				errs = append(errs, fmt.Errorf("%s %s: %w", group.op, k, err))
 				continue
 			}
+			a.Metrics.Writes.WithLabelValues(group.op).Inc()
 			logger.V(1).Info("Applied object", "operation", group.op, "object", k.String())
 		}
 	}
 	for _, obj := range p.Delete {
 		k := mapper.KeyOf(obj)
+		a.Metrics.PlanChanges.WithLabelValues("delete").Inc()
 		if a.DryRun {
 			logger.Info("Would delete object (dry run)", "object", k.String())
 			continue
 		}
 		uid := obj.GetUID()
 		err := a.Client.Delete(ctx, obj, client.Preconditions{UID: &uid})
+		a.Metrics.Writes.WithLabelValues("delete").Inc()
 		if err != nil && !apierrors.IsNotFound(err) {
 			errs = append(errs, fmt.Errorf("delete %s: %w", k, err))
 			continue

@@ -31,6 +31,7 @@ type ExportReconciler struct {
 	Client   client.Client
 	Applier  *Applier
 	Reporter *Reporter
+	Metrics  *Metrics
 	Config   Config
 	selector labels.Selector
 }
@@ -55,7 +56,7 @@ func (r *ExportReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		Watches(&corev1.Service{}, all).
 		Watches(&ambv3.Mapping{}, all, ours).
 		Watches(&ambv3.Host{}, all, ours).
-		Complete(r)
+		Complete(counted("export", r.Metrics, r))
 }
 
 func (r *ExportReconciler) gatewaySelector() map[string]string {

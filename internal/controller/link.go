@@ -61,6 +61,7 @@ type LinkReconciler struct {
 	Applier  *Applier
 	Reporter *Reporter
 	Model    *status.Model
+	Metrics  *Metrics
 	Config   Config
 	// Resolve looks up gateway DNS names; tests inject their own.
 	Resolve func(ctx context.Context, host string) ([]netip.Addr, error)
@@ -107,7 +108,7 @@ func (r *LinkReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		// A namespace that appears may unblock a skipped mirror.
 		Watches(&corev1.Namespace{}, handler.EnqueueRequestsFromMapFunc(r.allLinks)).
 		WatchesRawSource(source.Channel(r.events, &handler.TypedEnqueueRequestForObject[*crossmapv1.Link]{})).
-		Complete(r)
+		Complete(counted("link", r.Metrics, r))
 }
 
 func (r *LinkReconciler) linksForSecret(ctx context.Context, o client.Object) []reconcile.Request {
@@ -260,6 +261,7 @@ func (r *LinkReconciler) Reconcile(ctx context.Context, req reconcile.Request) (
 	}
 	mirrored -= countKind(plan.Conflicts, "Service")
 	st.link.Status.MirroredServices = int32(mirrored)
+	r.Metrics.MirroredServices.WithLabelValues(req.String()).Set(float64(mirrored))
 
 	if !plan.Empty() {
 		logger.Info("Applying mirror plan", "plan", plan.String(), "cluster", ref.Cluster)
@@ -341,6 +343,7 @@ func (r *LinkReconciler) writeStatus(ctx context.Context, st *linkState) error {
 	}
 	patch := client.MergeFrom(cur.DeepCopy())
 	cur.Status = st.link.Status
+	r.Metrics.Writes.WithLabelValues("status").Inc()
 	if err := r.Client.Status().Patch(ctx, &cur, patch); err != nil {
 		return fmt.Errorf("update link status: %w", err)
 	}
@@ -541,6 +544,7 @@ func (r *LinkReconciler) forget(ctx context.Context, key types.NamespacedName) e
 		}
 	}
 	r.Model.DeleteLink(key.String())
+	r.Metrics.MirroredServices.DeleteLabelValues(key.String())
 	r.Reporter.Report(ctx, "link/"+key.String(), nil, func(mapper.Problem) client.Object { return nil })
 	owner := mapper.MirrorSelector(mapper.LinkRef{Namespace: key.Namespace, Name: key.Name})
 	current, err := currentObjects(ctx, r.Client, nil, owner, &corev1.ServiceList{}, &discoveryv1.EndpointSliceList{})

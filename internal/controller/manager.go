@@ -3,9 +3,12 @@ package controller
 import (
 	"context"
 	"fmt"
+	"net/netip"
 	"time"
 
 	ambv3 "github.com/emissary-ingress/emissary/v3/pkg/api/getambassador.io/v3alpha1"
+	"github.com/go-logr/logr"
+	"github.com/prometheus/client_golang/prometheus"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
@@ -14,6 +17,8 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	ctrlconfig "sigs.k8s.io/controller-runtime/pkg/config"
+	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	crossmapv1 "github.com/crossmap/crossmap/internal/api/v1alpha1"
@@ -36,15 +41,29 @@ type Controller struct {
 	Model   *status.Model
 	Status  *status.Server
 	Links   *LinkReconciler
+	Metrics *Metrics
+}
+
+// Deps are the controller's injectable dependencies. The zero value gives
+// the production ones.
+type Deps struct {
+	// Registry receives the crossmap_ metrics; default controller-runtime's.
+	Registry prometheus.Registerer
+	// Resolve looks up gateway DNS names; default the system resolver.
+	Resolve func(ctx context.Context, host string) ([]netip.Addr, error)
+	// Logger is the manager's logger; default controller-runtime's global
+	// one (ctrl.SetLogger).
+	Logger logr.Logger
 }
 
 // New builds a Controller for the cluster that restCfg points at.
-func New(restCfg *rest.Config, cfg Config) (*Controller, error) {
+func New(restCfg *rest.Config, cfg Config, deps Deps) (*Controller, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
 	mgr, err := ctrl.NewManager(restCfg, ctrl.Options{
 		Scheme: NewScheme(),
+		Logger: deps.Logger,
 		// Links and their Secrets live in one namespace: caching only that
 		// namespace's Secrets keeps every other Secret out of memory and out
 		// of crossmap's RBAC.
@@ -60,20 +79,33 @@ func New(restCfg *rest.Config, cfg Config) (*Controller, error) {
 		LeaderElectionID:        "crossmap-" + cfg.ClusterName,
 		LeaderElectionNamespace: cfg.Namespace,
 		GracefulShutdownTimeout: ptrDuration(10 * time.Second),
+		// The demo and the end-to-end tests run one crossmap per cluster in a
+		// single process, so controller names repeat across managers. crossmap
+		// exports its own per-manager metrics (Deps.Registry), so the shared
+		// controller-runtime series this check protects are not relied on.
+		Controller: ctrlconfig.Controller{SkipNameValidation: ptrBool(true)},
 	})
 	if err != nil {
 		return nil, fmt.Errorf("create manager: %w", err)
 	}
-	c := &Controller{Manager: mgr, Model: status.NewModel()}
-	applier := &Applier{Client: mgr.GetClient(), DryRun: cfg.DryRun}
-	reporter := &Reporter{Model: c.Model, Recorder: mgr.GetEventRecorder("crossmap"), Now: time.Now}
+	if deps.Registry == nil {
+		deps.Registry = ctrlmetrics.Registry
+	}
+	metrics, err := NewMetrics(deps.Registry)
+	if err != nil {
+		return nil, fmt.Errorf("register metrics: %w", err)
+	}
+	c := &Controller{Manager: mgr, Model: status.NewModel(), Metrics: metrics}
+	applier := &Applier{Client: mgr.GetClient(), DryRun: cfg.DryRun, Metrics: metrics}
+	reporter := &Reporter{Model: c.Model, Recorder: mgr.GetEventRecorder("crossmap"), Metrics: metrics, Now: time.Now}
 	if cfg.Export {
-		if err := (&ExportReconciler{Client: mgr.GetClient(), Applier: applier, Reporter: reporter, Config: cfg}).SetupWithManager(mgr); err != nil {
+		if err := (&ExportReconciler{Client: mgr.GetClient(), Applier: applier, Reporter: reporter, Metrics: metrics, Config: cfg}).SetupWithManager(mgr); err != nil {
 			return nil, fmt.Errorf("set up export role: %w", err)
 		}
 	}
 	if cfg.Import {
-		c.Links = &LinkReconciler{Client: mgr.GetClient(), Applier: applier, Reporter: reporter, Model: c.Model, Config: cfg}
+		c.Links = &LinkReconciler{Client: mgr.GetClient(), Applier: applier, Reporter: reporter, Model: c.Model,
+			Metrics: metrics, Config: cfg, Resolve: deps.Resolve}
 		if err := c.Links.SetupWithManager(mgr); err != nil {
 			return nil, fmt.Errorf("set up import role: %w", err)
 		}
@@ -93,6 +125,7 @@ func New(restCfg *rest.Config, cfg Config) (*Controller, error) {
 }
 
 func ptrDuration(d time.Duration) *time.Duration { return &d }
+func ptrBool(b bool) *bool                       { return &b }
 
 // doneContext is an already-cancelled context: WaitForCacheSync with it
 // answers "synced yet?" without waiting.

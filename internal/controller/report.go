@@ -20,6 +20,7 @@ import (
 type Reporter struct {
 	Model    *status.Model
 	Recorder events.EventRecorder
+	Metrics  *Metrics
 	Now      func() time.Time
 }
 
@@ -28,6 +29,12 @@ type Reporter struct {
 func (r *Reporter) Report(ctx context.Context, source string, problems []mapper.Problem, regarding func(mapper.Problem) client.Object) {
 	logger := log.FromContext(ctx)
 	added, resolved := r.Model.SetProblems(source, problems, r.Now())
+	if len(added) > 0 || len(resolved) > 0 {
+		r.Metrics.Problems.Reset()
+		for _, p := range r.Model.View().Problems {
+			r.Metrics.Problems.WithLabelValues(p.Reason).Inc()
+		}
+	}
 	for _, p := range added {
 		logger.Error(p, "Found a problem; the object is skipped until it is fixed", "reason", p.Reason, "object", p.Object.String())
 		if obj := regarding(p); obj != nil {

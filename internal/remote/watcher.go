@@ -67,12 +67,8 @@ func Start(ctx context.Context, cfg *rest.Config, opts Options) (*Watcher, error
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	cfg = rest.CopyConfig(cfg)
-	// Remote calls should fail fast so that an unreachable cluster is
-	// reported promptly; watches are long-lived and unaffected by this.
-	if cfg.Timeout == 0 {
-		cfg.Timeout = 10 * time.Second
-	}
+	// No client-wide timeout: it would cut every watch short. The health
+	// check bounds its own requests.
 	cs, err := kubernetes.NewForConfig(cfg)
 	if err != nil {
 		return nil, fmt.Errorf("build client for remote cluster: %w", err)

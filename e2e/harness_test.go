@@ -1,0 +1,280 @@
+package e2e
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/go-logr/logr/testr"
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
+	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
+	eventsv1 "k8s.io/api/events/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/intstr"
+	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/utils/ptr"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/log"
+
+	crossmapv1 "github.com/crossmap/crossmap/internal/api/v1alpha1"
+	"github.com/crossmap/crossmap/internal/controller"
+	"github.com/crossmap/crossmap/internal/testenv"
+)
+
+// gatewayIP is east's gateway address as the Links in these tests name it.
+// It is in TEST-NET-1 (RFC 5737), which is never routed; nothing is ever
+// sent to it, because these Links have no probe.
+const gatewayIP = "192.0.2.10"
+
+// harness is one test's slice of the two clusters.
+type harness struct {
+	t *testing.T
+	// id makes this test's names unique.
+	id string
+	// ns is the application namespace, in both clusters.
+	ns string
+	// ctrlNS holds west's Links and Secrets and east's gateway Host.
+	ctrlNS     string
+	east, west client.Client
+	// exportLabels mark the Services this test exports from east.
+	exportLabels map[string]string
+	westCtl      *controller.Controller
+	westMetrics  *prometheus.Registry
+	eastCtl      *controller.Controller
+	eastMetrics  *prometheus.Registry
+}
+
+// newHarness makes the namespaces and starts east's controller (export role)
+// and west's controller (import role).
+func newHarness(t *testing.T) *harness {
+	t.Helper()
+	b := make([]byte, 3)
+	_, _ = rand.Read(b)
+	h := &harness{t: t, id: hex.EncodeToString(b)}
+	h.ns = "app-" + h.id
+	h.ctrlNS = "cm-" + h.id
+	h.exportLabels = map[string]string{crossmapv1.ExportLabel: "true", "crossmap.io/test": h.id}
+	scheme := controller.NewScheme()
+	var err error
+	if h.east, err = bed.Plane("east").Client(scheme); err != nil {
+		t.Fatal(err)
+	}
+	if h.west, err = bed.Plane("west").Client(scheme); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []client.Client{h.east, h.west} {
+		for _, ns := range []string{h.ns, h.ctrlNS} {
+			h.create(c, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}})
+		}
+	}
+	sel := fmt.Sprintf("%s=true,crossmap.io/test=%s", crossmapv1.ExportLabel, h.id)
+	h.eastCtl, h.eastMetrics = h.start(bed.Plane("east"), func(c *controller.Config) {
+		c.ClusterName = "east-" + h.id
+		c.ExportSelector = sel
+		c.Import = false
+	})
+	h.westCtl, h.westMetrics = h.start(bed.Plane("west"), func(c *controller.Config) {
+		c.ClusterName = "west-" + h.id
+		c.Export = false
+	})
+	return h
+}
+
+// start runs a crossmap controller against plane until the test ends.
+func (h *harness) start(plane *testenv.Plane, mutate func(*controller.Config)) (*controller.Controller, *prometheus.Registry) {
+	h.t.Helper()
+	cfg := controller.DefaultConfig()
+	cfg.Namespace = h.ctrlNS
+	cfg.StatusAddr = "127.0.0.1:0"
+	cfg.RemoteHealthPeriod = 200 * time.Millisecond
+	mutate(&cfg)
+	reg := prometheus.NewRegistry()
+	logger := testr.NewWithOptions(h.t, testr.Options{Verbosity: 1}).WithName(plane.Name)
+	ctl, err := controller.New(plane.Config, cfg, controller.Deps{Registry: reg, Logger: logger})
+	if err != nil {
+		h.t.Fatalf("create %s controller: %v", plane.Name, err)
+	}
+	ctx, cancel := context.WithCancel(log.IntoContext(context.Background(), logger))
+	done := make(chan error, 1)
+	go func() { done <- ctl.Manager.Start(ctx) }()
+	h.t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			h.t.Errorf("%s controller: %v", plane.Name, err)
+		}
+	})
+	return ctl, reg
+}
+
+func (h *harness) create(c client.Client, obj client.Object) {
+	h.t.Helper()
+	if err := c.Create(context.Background(), obj); err != nil {
+		h.t.Fatalf("create %T %s: %v", obj, client.ObjectKeyFromObject(obj), err)
+	}
+}
+
+// link creates, in west, a Link to east with read-only credentials.
+func (h *harness) link(mutate func(*crossmapv1.Link)) *crossmapv1.Link {
+	h.t.Helper()
+	kubeconfig, err := bed.Plane("east").ReadOnlyKubeconfig(context.Background(), "link-"+h.id)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	h.create(h.west, &corev1.Secret{
+		ObjectMeta: metav1.ObjectMeta{Namespace: h.ctrlNS, Name: "east-credentials"},
+		Data:       map[string][]byte{"kubeconfig": kubeconfig},
+	})
+	l := &crossmapv1.Link{
+		ObjectMeta: metav1.ObjectMeta{Namespace: h.ctrlNS, Name: "east"},
+		Spec: crossmapv1.LinkSpec{
+			ClusterName:       "east",
+			CredentialsSecret: crossmapv1.SecretKeyRef{Name: "east-credentials"},
+			Gateway:           crossmapv1.GatewaySpec{Addresses: []string{gatewayIP}, Port: 4143},
+			ExportSelector:    &metav1.LabelSelector{MatchLabels: h.exportLabels},
+		},
+	}
+	if mutate != nil {
+		mutate(l)
+	}
+	h.create(h.west, l)
+	return l
+}
+
+// exportService creates, in east, an exported Service with the given ports
+// and an EndpointSlice with the given pod addresses (all ready).
+func (h *harness) exportService(name string, ports []int32, pods ...string) *corev1.Service {
+	h.t.Helper()
+	svc := &corev1.Service{
+		ObjectMeta: metav1.ObjectMeta{Namespace: h.ns, Name: name, Labels: h.exportLabels},
+		Spec:       corev1.ServiceSpec{Selector: map[string]string{"app": name}},
+	}
+	for i, p := range ports {
+		svc.Spec.Ports = append(svc.Spec.Ports, corev1.ServicePort{
+			Name: fmt.Sprintf("http-%d", i), Port: p, TargetPort: intstr.FromInt32(p), Protocol: corev1.ProtocolTCP,
+		})
+	}
+	h.create(h.east, svc)
+	h.create(h.east, h.slice(name, ports, pods, true))
+	return svc
+}
+
+// slice is an EndpointSlice of Service name, as Kubernetes' own controller
+// would write it for pods at addrs.
+func (h *harness) slice(name string, ports []int32, addrs []string, ready bool) *discoveryv1.EndpointSlice {
+	es := &discoveryv1.EndpointSlice{
+		ObjectMeta: metav1.ObjectMeta{Namespace: h.ns, Name: name + "-abcde",
+			Labels: map[string]string{discoveryv1.LabelServiceName: name}},
+		AddressType: discoveryv1.AddressTypeIPv4,
+	}
+	for i, p := range ports {
+		es.Ports = append(es.Ports, discoveryv1.EndpointPort{
+			Name: ptr.To(fmt.Sprintf("http-%d", i)), Port: ptr.To(p), Protocol: ptr.To(corev1.ProtocolTCP)})
+	}
+	for _, a := range addrs {
+		es.Endpoints = append(es.Endpoints, discoveryv1.Endpoint{
+			Addresses: []string{a}, Conditions: discoveryv1.EndpointConditions{Ready: ptr.To(ready)}})
+	}
+	return es
+}
+
+// eventually retries f until it returns nil, failing the test with f's last
+// error after a deadline generous enough for a loaded 2-core machine.
+func (h *harness) eventually(what string, f func(ctx context.Context) error) {
+	h.t.Helper()
+	var last error
+	err := wait.PollUntilContextTimeout(context.Background(), 50*time.Millisecond, 45*time.Second, true,
+		func(ctx context.Context) (bool, error) {
+			last = f(ctx)
+			return last == nil, nil
+		})
+	if err != nil {
+		h.dump()
+		h.t.Fatalf("%s: not true after 45s: %v", what, last)
+	}
+}
+
+// dump logs both clusters' objects in the test's namespaces, for failures.
+func (h *harness) dump() {
+	ctx := context.Background()
+	for name, c := range map[string]client.Client{"east": h.east, "west": h.west} {
+		var svcs corev1.ServiceList
+		_ = c.List(ctx, &svcs, client.InNamespace(h.ns))
+		for _, s := range svcs.Items {
+			h.t.Logf("%s: Service %s labels=%v ports=%v", name, s.Name, s.Labels, s.Spec.Ports)
+		}
+		var slices discoveryv1.EndpointSliceList
+		_ = c.List(ctx, &slices, client.InNamespace(h.ns))
+		for _, s := range slices.Items {
+			h.t.Logf("%s: EndpointSlice %s endpoints=%v ports=%v", name, s.Name, s.Endpoints, s.Ports)
+		}
+	}
+	var links crossmapv1.LinkList
+	_ = h.west.List(ctx, &links, client.InNamespace(h.ctrlNS))
+	for _, l := range links.Items {
+		h.t.Logf("west: Link %s status=%+v", l.Name, l.Status)
+	}
+	for _, e := range h.events(h.west, h.ctrlNS) {
+		h.t.Logf("west: Event %s %s on %s: %s", e.Type, e.Reason, e.Regarding.Name, e.Note)
+	}
+}
+
+func (h *harness) events(c client.Client, ns string) []eventsv1.Event {
+	var evs eventsv1.EventList
+	_ = c.List(context.Background(), &evs, client.InNamespace(ns))
+	return evs.Items
+}
+
+// counter reads a crossmap_ counter, summed over the series whose labels
+// include want.
+func counter(t *testing.T, reg *prometheus.Registry, name string, want map[string]string) float64 {
+	t.Helper()
+	families, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sum float64
+	for _, f := range families {
+		if f.GetName() != name {
+			continue
+		}
+		for _, m := range f.Metric {
+			if labelsMatch(m, want) {
+				sum += m.GetCounter().GetValue() + m.GetGauge().GetValue()
+			}
+		}
+	}
+	return sum
+}
+
+func labelsMatch(m *dto.Metric, want map[string]string) bool {
+	n := 0
+	for _, lp := range m.Label {
+		if v, ok := want[lp.GetName()]; ok && v == lp.GetValue() {
+			n++
+		}
+	}
+	return n == len(want)
+}
+
+// condition returns the Link's condition of type typ, as "Status/Reason".
+func condition(l *crossmapv1.Link, typ string) string {
+	for _, c := range l.Status.Conditions {
+		if c.Type == typ {
+			return string(c.Status) + "/" + c.Reason
+		}
+	}
+	return "absent"
+}
+
+func joinErrs(errs []string) error {
+	if len(errs) == 0 {
+		return nil
+	}
+	return fmt.Errorf("%s", strings.Join(errs, "; "))
+}

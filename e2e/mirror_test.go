@@ -1,0 +1,198 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"testing"
+
+	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/utils/ptr"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	crossmapv1 "github.com/crossmap/crossmap/internal/api/v1alpha1"
+)
+
+// mirrorState reads west's mirror of Service name and its EndpointSlices.
+func (h *harness) mirrorState(ctx context.Context, name string) (*corev1.Service, []discoveryv1.EndpointSlice, error) {
+	var svc corev1.Service
+	if err := h.west.Get(ctx, client.ObjectKey{Namespace: h.ns, Name: name + "-east"}, &svc); err != nil {
+		return nil, nil, err
+	}
+	var list discoveryv1.EndpointSliceList
+	if err := h.west.List(ctx, &list, client.InNamespace(h.ns), client.MatchingLabels{discoveryv1.LabelServiceName: name + "-east"}); err != nil {
+		return nil, nil, err
+	}
+	return &svc, list.Items, nil
+}
+
+// endpoints flattens slices into "addr:port ready" strings, sorted.
+func endpoints(slices_ []discoveryv1.EndpointSlice) []string {
+	var out []string
+	for _, es := range slices_ {
+		for _, ep := range es.Endpoints {
+			for _, a := range ep.Addresses {
+				for _, p := range es.Ports {
+					out = append(out, fmt.Sprintf("%s:%d ready=%t", a, ptr.Deref(p.Port, 0), ptr.Deref(ep.Conditions.Ready, true)))
+				}
+			}
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+func (h *harness) wantMirror(what, name string, ports []int32, eps ...string) {
+	h.t.Helper()
+	h.eventually(what, func(ctx context.Context) error {
+		svc, es, err := h.mirrorState(ctx, name)
+		if err != nil {
+			return err
+		}
+		var got []int32
+		for _, p := range svc.Spec.Ports {
+			got = append(got, p.Port)
+		}
+		if !slices.Equal(got, ports) {
+			return fmt.Errorf("mirror ports = %v, want %v", got, ports)
+		}
+		if len(svc.Spec.Selector) != 0 {
+			return fmt.Errorf("mirror has a selector %v", svc.Spec.Selector)
+		}
+		for k, v := range map[string]string{
+			crossmapv1.LabelManagedBy: crossmapv1.ManagedBy, crossmapv1.LabelSourceCluster: "east",
+			crossmapv1.LabelSourceNamespace: h.ns, crossmapv1.LabelSourceName: name,
+			crossmapv1.LabelLink: "east", crossmapv1.LabelLinkNamespace: h.ctrlNS,
+		} {
+			if svc.Labels[k] != v {
+				return fmt.Errorf("mirror label %s = %q, want %q", k, svc.Labels[k], v)
+			}
+		}
+		if _, exported := svc.Labels[crossmapv1.ExportLabel]; exported {
+			return fmt.Errorf("mirror carries the export label; it would be re-exported")
+		}
+		slices.Sort(eps)
+		if got := endpoints(es); !slices.Equal(got, eps) {
+			return fmt.Errorf("mirror endpoints = %v, want %v", got, eps)
+		}
+		return nil
+	})
+}
+
+func (h *harness) wantNoMirror(what, name string) {
+	h.t.Helper()
+	h.eventually(what, func(ctx context.Context) error {
+		if err := h.west.Get(ctx, client.ObjectKey{Namespace: h.ns, Name: name + "-east"}, &corev1.Service{}); !apierrors.IsNotFound(err) {
+			return fmt.Errorf("mirror Service still there (err=%v)", err)
+		}
+		var list discoveryv1.EndpointSliceList
+		if err := h.west.List(ctx, &list, client.InNamespace(h.ns), client.MatchingLabels{discoveryv1.LabelServiceName: name + "-east"}); err != nil {
+			return err
+		}
+		if len(list.Items) > 0 {
+			return fmt.Errorf("%d mirror EndpointSlices still there", len(list.Items))
+		}
+		return nil
+	})
+}
+
+// update reads obj from c, applies mutate and writes it back.
+func update[T client.Object](h *harness, c client.Client, obj T, mutate func(T)) {
+	h.t.Helper()
+	ctx := context.Background()
+	if err := c.Get(ctx, client.ObjectKeyFromObject(obj), obj); err != nil {
+		h.t.Fatal(err)
+	}
+	mutate(obj)
+	if err := c.Update(ctx, obj); err != nil {
+		h.t.Fatalf("update %s: %v", client.ObjectKeyFromObject(obj), err)
+	}
+}
+
+// TestMirrorGatewayMode follows one exported Service through its life:
+// mirrored with the gateway as its endpoint, readiness following the remote
+// pods, ports following the remote Service, and gone when it is deleted.
+func TestMirrorGatewayMode(t *testing.T) {
+	h := newHarness(t)
+	svc := h.exportService("podinfo", []int32{9898}, "10.244.1.5", "10.244.1.6")
+	h.link(nil)
+	h.wantMirror("mirror created", "podinfo", []int32{9898}, gatewayIP+":4143 ready=true")
+
+	// Remote pods all go unready: the gateway cannot serve, so the mirror's
+	// endpoint is not ready either.
+	es := &discoveryv1.EndpointSlice{}
+	es.Namespace, es.Name = h.ns, "podinfo-abcde"
+	update(h, h.east, es, func(es *discoveryv1.EndpointSlice) {
+		for i := range es.Endpoints {
+			es.Endpoints[i].Conditions.Ready = ptr.To(false)
+		}
+	})
+	h.wantMirror("mirror not ready", "podinfo", []int32{9898}, gatewayIP+":4143 ready=false")
+	update(h, h.east, es, func(es *discoveryv1.EndpointSlice) { es.Endpoints[0].Conditions.Ready = ptr.To(true) })
+	h.wantMirror("mirror ready again", "podinfo", []int32{9898}, gatewayIP+":4143 ready=true")
+
+	// A new port on the remote Service.
+	update(h, h.east, svc, func(s *corev1.Service) {
+		s.Spec.Ports = append(s.Spec.Ports, corev1.ServicePort{Name: "grpc", Port: 9999, Protocol: corev1.ProtocolTCP})
+	})
+	h.wantMirror("mirror has the new port", "podinfo", []int32{9898, 9999},
+		gatewayIP+":4143 ready=true", gatewayIP+":4143 ready=true")
+
+	h.eventually("Link reports one mirrored service and Ready", func(ctx context.Context) error {
+		var l crossmapv1.Link
+		if err := h.west.Get(ctx, client.ObjectKey{Namespace: h.ctrlNS, Name: "east"}, &l); err != nil {
+			return err
+		}
+		if l.Status.MirroredServices != 1 || condition(&l, crossmapv1.ConditionReady) != "True/Synced" ||
+			condition(&l, crossmapv1.ConditionRemoteReachable) != "True/Connected" || l.Status.LastSyncTime == nil ||
+			l.Status.ObservedGeneration != l.Generation {
+			return fmt.Errorf("status = %+v", l.Status)
+		}
+		return nil
+	})
+
+	if err := h.east.Delete(context.Background(), svc); err != nil {
+		t.Fatal(err)
+	}
+	h.wantNoMirror("mirror removed with the remote Service", "podinfo")
+}
+
+// TestMirrorFlatMode: in flat mode the mirror's endpoints are the remote
+// pods themselves, readiness included.
+func TestMirrorFlatMode(t *testing.T) {
+	h := newHarness(t)
+	h.exportService("podinfo", []int32{9898}, "10.244.1.5", "10.244.1.6")
+	h.link(func(l *crossmapv1.Link) { l.Spec.Mode = crossmapv1.ModeFlat; l.Spec.Gateway = crossmapv1.GatewaySpec{} })
+	h.wantMirror("flat mirror", "podinfo", []int32{9898}, "10.244.1.5:9898 ready=true", "10.244.1.6:9898 ready=true")
+
+	es := &discoveryv1.EndpointSlice{}
+	es.Namespace, es.Name = h.ns, "podinfo-abcde"
+	update(h, h.east, es, func(es *discoveryv1.EndpointSlice) {
+		es.Endpoints[1].Conditions.Ready = ptr.To(false)
+		es.Endpoints = append(es.Endpoints, discoveryv1.Endpoint{Addresses: []string{"10.244.1.7"}, Conditions: discoveryv1.EndpointConditions{Ready: ptr.To(true)}})
+	})
+	h.wantMirror("flat mirror follows the remote slice", "podinfo", []int32{9898},
+		"10.244.1.5:9898 ready=true", "10.244.1.6:9898 ready=false", "10.244.1.7:9898 ready=true")
+}
+
+// TestUnexportAndLinkDeletion: unexporting removes one mirror, deleting the
+// Link removes the rest.
+func TestUnexportAndLinkDeletion(t *testing.T) {
+	h := newHarness(t)
+	a := h.exportService("alpha", []int32{80}, "10.244.2.1")
+	h.exportService("beta", []int32{80}, "10.244.2.2")
+	link := h.link(nil)
+	h.wantMirror("alpha mirrored", "alpha", []int32{80}, gatewayIP+":4143 ready=true")
+	h.wantMirror("beta mirrored", "beta", []int32{80}, gatewayIP+":4143 ready=true")
+
+	update(h, h.east, a, func(s *corev1.Service) { delete(s.Labels, crossmapv1.ExportLabel) })
+	h.wantNoMirror("alpha unexported", "alpha")
+	h.wantMirror("beta still mirrored", "beta", []int32{80}, gatewayIP+":4143 ready=true")
+
+	if err := h.west.Delete(context.Background(), link); err != nil {
+		t.Fatal(err)
+	}
+	h.wantNoMirror("beta removed with the Link", "beta")
+}

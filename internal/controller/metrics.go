@@ -1,0 +1,66 @@
+package controller
+
+import (
+	"context"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+)
+
+// Metrics are crossmap's own Prometheus series, all prefixed crossmap_.
+// controller-runtime already exports reconcile counts and latencies per
+// controller; these add what only crossmap knows.
+type Metrics struct {
+	// Reconciles counts finished reconciles by role and result.
+	Reconciles *prometheus.CounterVec
+	// Writes counts API writes by operation (create, update, delete,
+	// status). A steady state adds nothing here.
+	Writes *prometheus.CounterVec
+	// PlanChanges counts planned changes by operation, including those a
+	// dry run did not write.
+	PlanChanges *prometheus.CounterVec
+	// MirroredServices is the number of Services mirrored per Link.
+	MirroredServices *prometheus.GaugeVec
+	// Problems is the number of current problems by reason.
+	Problems *prometheus.GaugeVec
+}
+
+// NewMetrics creates the series and registers them with reg.
+func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
+	m := &Metrics{
+		Reconciles: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "crossmap_reconciles_total", Help: "Finished reconciles by role and result.",
+		}, []string{"role", "result"}),
+		Writes: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "crossmap_api_writes_total", Help: "Writes crossmap made to its own cluster's API server, by operation.",
+		}, []string{"operation"}),
+		PlanChanges: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "crossmap_plan_changes_total", Help: "Changes planned by the diff stage, by operation.",
+		}, []string{"operation"}),
+		MirroredServices: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "crossmap_mirrored_services", Help: "Services mirrored from the remote cluster of each Link.",
+		}, []string{"link"}),
+		Problems: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "crossmap_problems", Help: "Current problems by reason.",
+		}, []string{"reason"}),
+	}
+	for _, c := range []prometheus.Collector{m.Reconciles, m.Writes, m.PlanChanges, m.MirroredServices, m.Problems} {
+		if err := reg.Register(c); err != nil {
+			return nil, err
+		}
+	}
+	return m, nil
+}
+
+// counted wraps a reconciler so that every finished reconcile is counted.
+func counted(role string, m *Metrics, r reconcile.Reconciler) reconcile.Reconciler {
+	return reconcile.Func(func(ctx context.Context, req reconcile.Request) (reconcile.Result, error) {
+		res, err := r.Reconcile(ctx, req)
+		result := "success"
+		if err != nil {
+			result = "error"
+		}
+		m.Reconciles.WithLabelValues(role, result).Inc()
+		return res, err
+	})
+}
