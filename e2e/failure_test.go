@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	ambv3 "github.com/emissary-ingress/emissary/v3/pkg/api/getambassador.io/v3alpha1"
+	splitv1alpha2 "github.com/servicemeshinterface/smi-sdk-go/pkg/apis/split/v1alpha2"
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -55,7 +56,7 @@ func (h *harness) wantProblem(reason, contains string) {
 			return fmt.Errorf("no %s problem mentioning %q in the status model: %+v", reason, contains, h.westCtl.Model.View().Problems)
 		}
 		for _, e := range h.events(h.west, h.ctrlNS) {
-			if e.Reason == reason && e.Type == corev1.EventTypeWarning && e.Regarding.Name == "east" && strings.Contains(e.Note, contains) {
+			if e.Reason == reason && e.Type == corev1.EventTypeWarning && e.InvolvedObject.Name == "east" && strings.Contains(e.Message, contains) {
 				return nil
 			}
 		}
@@ -198,8 +199,11 @@ func TestSteadyStateMakesNoWrites(t *testing.T) {
 	svc := h.exportService("podinfo", []int32{9898, 9999}, "10.244.8.1")
 	h.exportService("second", []int32{80}, "10.244.8.2")
 	link := h.link(nil)
+	h.localService("podinfo", 9898, "10.244.8.3")
+	user := h.userMapping("podinfo", "podinfo."+h.ns+":9898", map[string]string{"crossmap.io/split": "east=50", "crossmap.io/traffic-split": "true"}, nil)
 	h.wantMirror("converged", "podinfo", []int32{9898, 9999}, gatewayIP+":4143 ready=true", gatewayIP+":4143 ready=true")
 	h.wantLinkCondition(crossmapv1.ConditionReady, "True/Synced")
+	h.wantWeight("route converged", "podinfo-east", 50)
 
 	// Let the controllers settle: writes and versions stop changing.
 	var before map[string]string
@@ -215,14 +219,19 @@ func TestSteadyStateMakesNoWrites(t *testing.T) {
 	})
 	owned := before
 
-	// Wake both roles up with changes that do not change their output.
+	// Wake every role up with changes that do not change their output.
 	westReconciles := counter(t, h.westMetrics, "crossmap_reconciles_total", map[string]string{"role": "link"})
+	routeReconciles := counter(t, h.westMetrics, "crossmap_reconciles_total", map[string]string{"role": "route"})
 	eastReconciles := counter(t, h.eastMetrics, "crossmap_reconciles_total", map[string]string{"role": "export"})
 	update(h, h.west, link, func(l *crossmapv1.Link) { l.Annotations = map[string]string{"touched": "1"} })
 	update(h, h.east, svc, func(s *corev1.Service) { s.Annotations = map[string]string{"touched": "1"} })
-	h.eventually("both roles reconciled again", func(context.Context) error {
+	update(h, h.west, user, func(m *ambv3.Mapping) { m.Annotations["example.com/touched"] = "1" })
+	h.eventually("every role reconciled again", func(context.Context) error {
 		if counter(t, h.westMetrics, "crossmap_reconciles_total", map[string]string{"role": "link"}) <= westReconciles {
 			return fmt.Errorf("no new link reconcile")
+		}
+		if counter(t, h.westMetrics, "crossmap_reconciles_total", map[string]string{"role": "route"}) <= routeReconciles {
+			return fmt.Errorf("no new route reconcile")
 		}
 		if counter(t, h.eastMetrics, "crossmap_reconciles_total", map[string]string{"role": "export"}) <= eastReconciles {
 			return fmt.Errorf("no new export reconcile")
@@ -266,10 +275,23 @@ func (h *harness) ownedVersions() map[string]string {
 			}
 		}
 	}
-	var mappings ambv3.MappingList
+	var mappings, routes ambv3.MappingList
 	var hosts ambv3.HostList
+	var splits splitv1alpha2.TrafficSplitList
 	if err := h.east.List(ctx, &mappings, sel); err != nil {
 		h.t.Fatal(err)
+	}
+	if err := h.west.List(ctx, &routes, client.InNamespace(h.ns), sel); err != nil {
+		h.t.Fatal(err)
+	}
+	if err := h.west.List(ctx, &splits, client.InNamespace(h.ns), sel); err != nil {
+		h.t.Fatal(err)
+	}
+	for _, o := range routes.Items {
+		out["west/Mapping/"+o.Namespace+"/"+o.Name] = o.ResourceVersion
+	}
+	for _, o := range splits.Items {
+		out["west/TrafficSplit/"+o.Namespace+"/"+o.Name] = o.ResourceVersion
 	}
 	if err := h.east.List(ctx, &hosts, client.InNamespace(h.ctrlNS), sel); err != nil {
 		h.t.Fatal(err)

@@ -14,7 +14,6 @@ import (
 	dto "github.com/prometheus/client_model/go"
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
-	eventsv1 "k8s.io/api/events/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/apimachinery/pkg/util/wait"
@@ -78,10 +77,14 @@ func newHarness(t *testing.T) *harness {
 		c.ClusterName = "east-" + h.id
 		c.ExportSelector = sel
 		c.Import = false
+		c.Routes = false
 	})
 	h.westCtl, h.westMetrics = h.start(bed.Plane("west"), func(c *controller.Config) {
 		c.ClusterName = "west-" + h.id
 		c.Export = false
+		// The test's own Emissary ID: the route role only looks at this
+		// test's Mappings, not at those earlier tests left behind.
+		c.AmbassadorID = []string{h.id}
 	})
 	return h
 }
@@ -220,12 +223,12 @@ func (h *harness) dump() {
 		h.t.Logf("west: Link %s status=%+v", l.Name, l.Status)
 	}
 	for _, e := range h.events(h.west, h.ctrlNS) {
-		h.t.Logf("west: Event %s %s on %s: %s", e.Type, e.Reason, e.Regarding.Name, e.Note)
+		h.t.Logf("west: Event %s %s on %s: %s", e.Type, e.Reason, e.InvolvedObject.Name, e.Message)
 	}
 }
 
-func (h *harness) events(c client.Client, ns string) []eventsv1.Event {
-	var evs eventsv1.EventList
+func (h *harness) events(c client.Client, ns string) []corev1.Event {
+	var evs corev1.EventList
 	_ = c.List(context.Background(), &evs, client.InNamespace(ns))
 	return evs.Items
 }

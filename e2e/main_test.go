@@ -10,6 +10,7 @@ import (
 	"github.com/go-logr/logr"
 	ctrl "sigs.k8s.io/controller-runtime"
 
+	"github.com/crossmap/crossmap/internal/netns"
 	"github.com/crossmap/crossmap/internal/testenv"
 )
 
@@ -18,6 +19,17 @@ import (
 var bed *testenv.Bed
 
 func TestMain(m *testing.M) {
+	// Run inside a network namespace of our own, so that the gateways and
+	// pods the tests start listen on addresses that exist only there, and
+	// no test can send a packet off this machine.
+	if !netns.Inside() {
+		code, err := netns.Reexec()
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "e2e:", err)
+			os.Exit(1)
+		}
+		os.Exit(code)
+	}
 	// Each controller logs through its test's logger (Deps.Logger); the
 	// process-wide one only catches stragglers, which are not wanted.
 	ctrl.SetLogger(logr.Discard())

@@ -11,6 +11,7 @@ import (
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/util/validation"
 
+	"github.com/crossmap/crossmap/ingress"
 	crossmapv1 "github.com/crossmap/crossmap/internal/api/v1alpha1"
 )
 
@@ -29,8 +30,16 @@ type Config struct {
 	GatewayHostName string
 	// AmbassadorID is set on every Emissary object crossmap writes.
 	AmbassadorID []string
-	// Export and Import turn the two roles on.
-	Export, Import bool
+	// Export, Import and Routes turn the three roles on.
+	Export, Import, Routes bool
+	// DevHeader is the request header whose value selects a dev route.
+	DevHeader string
+	// TrafficSplit writes an SMI TrafficSplit for every annotated Mapping
+	// that does not say otherwise.
+	TrafficSplit bool
+	// TrafficSplitVersion is v1alpha2 (integer weights) or v1alpha1
+	// (quantities).
+	TrafficSplitVersion string
 	// RemoteHealthPeriod is how often each remote API server is checked.
 	RemoteHealthPeriod time.Duration
 	// ResolvePeriod is how often gateway DNS names are resolved again.
@@ -50,15 +59,18 @@ func DefaultConfig() Config {
 		ns = "crossmap-system"
 	}
 	return Config{
-		ClusterName:        "local",
-		Namespace:          ns,
-		ExportSelector:     crossmapv1.ExportLabel + "=true",
-		GatewayHostName:    "crossmap-gateway",
-		Export:             true,
-		Import:             true,
-		RemoteHealthPeriod: 5 * time.Second,
-		ResolvePeriod:      30 * time.Second,
-		StatusAddr:         ":8090",
+		ClusterName:         "local",
+		Namespace:           ns,
+		ExportSelector:      crossmapv1.ExportLabel + "=true",
+		GatewayHostName:     "crossmap-gateway",
+		Export:              true,
+		Import:              true,
+		Routes:              true,
+		DevHeader:           "x-crossmap-cluster",
+		TrafficSplitVersion: ingress.TrafficSplitV1alpha2,
+		RemoteHealthPeriod:  5 * time.Second,
+		ResolvePeriod:       30 * time.Second,
+		StatusAddr:          ":8090",
 	}
 }
 
@@ -75,6 +87,10 @@ func (c *Config) BindFlags(fs *flag.FlagSet) {
 	})
 	fs.BoolVar(&c.Export, "export", c.Export, "run the export role: gateway Mappings and Host for exported Services")
 	fs.BoolVar(&c.Import, "import", c.Import, "run the import role: mirror the exported Services of linked clusters")
+	fs.BoolVar(&c.Routes, "routes", c.Routes, "run the route role: sibling Mappings for Mappings annotated crossmap.io/split or crossmap.io/dev-routes")
+	fs.StringVar(&c.DevHeader, "dev-header", c.DevHeader, "request header whose value (a linked cluster's name) selects a dev route")
+	fs.BoolVar(&c.TrafficSplit, "traffic-split", c.TrafficSplit, "also write an SMI TrafficSplit for annotated Mappings (crossmap.io/traffic-split overrides it per Mapping)")
+	fs.StringVar(&c.TrafficSplitVersion, "traffic-split-version", c.TrafficSplitVersion, "TrafficSplit API version to write: v1alpha2 (integer weights) or v1alpha1 (quantities)")
 	fs.DurationVar(&c.RemoteHealthPeriod, "remote-health-period", c.RemoteHealthPeriod, "how often each remote API server's /readyz is checked")
 	fs.DurationVar(&c.ResolvePeriod, "resolve-period", c.ResolvePeriod, "how often gateway DNS names are resolved again")
 	fs.StringVar(&c.StatusAddr, "status-addr", c.StatusAddr, "address of the status API (/status, /healthz, /readyz); \"0\" turns it off")
@@ -99,8 +115,14 @@ func (c *Config) Validate() error {
 	if msgs := validation.IsDNS1123Subdomain(c.GatewayHostName); len(msgs) > 0 {
 		errs = append(errs, fmt.Errorf("--gateway-host %q: %s", c.GatewayHostName, strings.Join(msgs, "; ")))
 	}
-	if !c.Export && !c.Import {
-		errs = append(errs, errors.New("--export=false and --import=false leave nothing to do"))
+	if !c.Export && !c.Import && !c.Routes {
+		errs = append(errs, errors.New("--export=false, --import=false and --routes=false leave nothing to do"))
+	}
+	if msgs := validation.IsHTTPHeaderName(c.DevHeader); len(msgs) > 0 {
+		errs = append(errs, fmt.Errorf("--dev-header %q: %s", c.DevHeader, strings.Join(msgs, "; ")))
+	}
+	if c.TrafficSplitVersion != ingress.TrafficSplitV1alpha2 && c.TrafficSplitVersion != ingress.TrafficSplitV1alpha1 {
+		errs = append(errs, fmt.Errorf("--traffic-split-version %q: want %s or %s", c.TrafficSplitVersion, ingress.TrafficSplitV1alpha2, ingress.TrafficSplitV1alpha1))
 	}
 	if c.RemoteHealthPeriod <= 0 {
 		errs = append(errs, fmt.Errorf("--remote-health-period must be positive, got %s", c.RemoteHealthPeriod))

@@ -12,25 +12,10 @@ import (
 	"github.com/crossmap/crossmap/mapper"
 )
 
-// currentObjects reads from the cache what Diff needs: every object of the
-// given list kinds that carries the owner labels, plus whatever stands at a
-// desired object's key (which may be somebody else's object, a conflict).
-func currentObjects(ctx context.Context, c client.Client, desired []client.Object, owner map[string]string, lists ...client.ObjectList) ([]client.Object, error) {
-	scheme := c.Scheme()
-	seen := map[mapper.Key]bool{}
+// listOwned lists, from the cache, the objects of each list's kind that
+// carry the owner labels, with their kinds set for the mapper.
+func listOwned(ctx context.Context, c client.Client, owner map[string]string, lists ...client.ObjectList) ([]client.Object, error) {
 	var out []client.Object
-	add := func(obj client.Object) error {
-		o, err := withKind(obj, scheme)
-		if err != nil {
-			return err
-		}
-		k := mapper.KeyOf(o)
-		if !seen[k] {
-			seen[k] = true
-			out = append(out, o)
-		}
-		return nil
-	}
 	for _, list := range lists {
 		if err := c.List(ctx, list, client.MatchingLabels(owner)); err != nil {
 			return nil, fmt.Errorf("list owned objects: %w", err)
@@ -40,18 +25,32 @@ func currentObjects(ctx context.Context, c client.Client, desired []client.Objec
 			return nil, err
 		}
 		for _, it := range items {
-			if err := add(it.(client.Object)); err != nil {
+			o, err := withKind(it.(client.Object), c.Scheme())
+			if err != nil {
 				return nil, err
 			}
+			out = append(out, o)
 		}
+	}
+	return out, nil
+}
+
+// currentObjects is what Diff compares desired against: the owned objects,
+// plus whatever stands, in the cache, at a desired object's key (which may
+// be somebody else's object: a conflict).
+func currentObjects(ctx context.Context, c client.Client, desired, owned []client.Object) ([]client.Object, error) {
+	seen := make(map[mapper.Key]bool, len(owned))
+	out := append([]client.Object(nil), owned...)
+	for _, o := range owned {
+		seen[mapper.KeyOf(o)] = true
 	}
 	for _, d := range desired {
 		k := mapper.KeyOf(d)
 		if seen[k] {
 			continue
 		}
-		gvk := d.GetObjectKind().GroupVersionKind()
-		obj, err := newObject(c, gvk)
+		seen[k] = true
+		obj, err := newObject(c, d.GetObjectKind().GroupVersionKind())
 		if err != nil {
 			return nil, err
 		}
@@ -62,9 +61,11 @@ func currentObjects(ctx context.Context, c client.Client, desired []client.Objec
 		if err != nil {
 			return nil, fmt.Errorf("get %s: %w", k, err)
 		}
-		if err := add(obj); err != nil {
+		o, err := withKind(obj, c.Scheme())
+		if err != nil {
 			return nil, err
 		}
+		out = append(out, o)
 	}
 	return out, nil
 }

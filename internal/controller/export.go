@@ -84,15 +84,17 @@ func (r *ExportReconciler) Reconcile(ctx context.Context, _ reconcile.Request) (
 	}
 	desired, problems := mapper.Export(snap)
 
-	current, err := currentObjects(ctx, r.Client, desired, r.gatewaySelector(),
-		&ambv3.MappingList{}, &ambv3.HostList{})
+	owned, err := listOwned(ctx, r.Client, r.gatewaySelector(), &ambv3.MappingList{}, &ambv3.HostList{})
 	if err != nil {
 		return reconcile.Result{}, err
 	}
-	owned := func(o client.Object) bool {
-		return labels.SelectorFromSet(r.gatewaySelector()).Matches(labels.Set(o.GetLabels()))
+	current, err := currentObjects(ctx, r.Client, desired, owned)
+	if err != nil {
+		return reconcile.Result{}, err
 	}
-	plan := mapper.Diff(desired, current, owned)
+	plan := mapper.Diff(desired, current, func(o client.Object) bool {
+		return labels.SelectorFromSet(r.gatewaySelector()).Matches(labels.Set(o.GetLabels()))
+	})
 	problems = append(problems, plan.Conflicts...)
 	r.Reporter.Report(ctx, "export", problems, func(p mapper.Problem) client.Object {
 		return refObject(p.Object)

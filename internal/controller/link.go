@@ -239,7 +239,11 @@ func (r *LinkReconciler) Reconcile(ctx context.Context, req reconcile.Request) (
 			Object: mapper.ObjectRef{Kind: "Link", Namespace: link.Namespace, Name: link.Name}, Message: resolveErr.Error()})
 	}
 	owner := mapper.MirrorSelector(ref)
-	current, err := currentObjects(ctx, r.Client, desired, owner, &corev1.ServiceList{}, &discoveryv1.EndpointSliceList{})
+	owned, err := listOwned(ctx, r.Client, owner, &corev1.ServiceList{}, &discoveryv1.EndpointSliceList{})
+	if err != nil {
+		return reconcile.Result{}, err
+	}
+	current, err := currentObjects(ctx, r.Client, desired, owned)
 	if err != nil {
 		return reconcile.Result{}, err
 	}
@@ -547,11 +551,11 @@ func (r *LinkReconciler) forget(ctx context.Context, key types.NamespacedName) e
 	r.Metrics.MirroredServices.DeleteLabelValues(key.String())
 	r.Reporter.Report(ctx, "link/"+key.String(), nil, func(mapper.Problem) client.Object { return nil })
 	owner := mapper.MirrorSelector(mapper.LinkRef{Namespace: key.Namespace, Name: key.Name})
-	current, err := currentObjects(ctx, r.Client, nil, owner, &corev1.ServiceList{}, &discoveryv1.EndpointSliceList{})
+	owned, err := listOwned(ctx, r.Client, owner, &corev1.ServiceList{}, &discoveryv1.EndpointSliceList{})
 	if err != nil {
 		return err
 	}
-	plan := mapper.Diff(nil, current, func(client.Object) bool { return true })
+	plan := mapper.Diff(nil, owned, func(client.Object) bool { return true })
 	if plan.Empty() {
 		return nil
 	}

@@ -9,6 +9,8 @@ import (
 	ambv3 "github.com/emissary-ingress/emissary/v3/pkg/api/getambassador.io/v3alpha1"
 	"github.com/go-logr/logr"
 	"github.com/prometheus/client_golang/prometheus"
+	splitv1alpha1 "github.com/servicemeshinterface/smi-sdk-go/pkg/apis/split/v1alpha1"
+	splitv1alpha2 "github.com/servicemeshinterface/smi-sdk-go/pkg/apis/split/v1alpha2"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
@@ -31,6 +33,8 @@ func NewScheme() *runtime.Scheme {
 	utilruntime.Must(clientgoscheme.AddToScheme(s))
 	utilruntime.Must(crossmapv1.AddToScheme(s))
 	utilruntime.Must(ambv3.AddToScheme(s))
+	utilruntime.Must(splitv1alpha1.AddToScheme(s))
+	utilruntime.Must(splitv1alpha2.AddToScheme(s))
 	return s
 }
 
@@ -97,7 +101,9 @@ func New(restCfg *rest.Config, cfg Config, deps Deps) (*Controller, error) {
 	}
 	c := &Controller{Manager: mgr, Model: status.NewModel(), Metrics: metrics}
 	applier := &Applier{Client: mgr.GetClient(), DryRun: cfg.DryRun, Metrics: metrics}
-	reporter := &Reporter{Model: c.Model, Recorder: mgr.GetEventRecorder("crossmap"), Metrics: metrics, Now: time.Now}
+	reporter := &Reporter{Model: c.Model, Metrics: metrics, Now: time.Now,
+		Recorder: mgr.GetEventRecorderFor("crossmap"), //nolint:staticcheck // core/v1 Events on purpose: see Reporter.Recorder
+	}
 	if cfg.Export {
 		if err := (&ExportReconciler{Client: mgr.GetClient(), Applier: applier, Reporter: reporter, Metrics: metrics, Config: cfg}).SetupWithManager(mgr); err != nil {
 			return nil, fmt.Errorf("set up export role: %w", err)
@@ -108,6 +114,12 @@ func New(restCfg *rest.Config, cfg Config, deps Deps) (*Controller, error) {
 			Metrics: metrics, Config: cfg, Resolve: deps.Resolve}
 		if err := c.Links.SetupWithManager(mgr); err != nil {
 			return nil, fmt.Errorf("set up import role: %w", err)
+		}
+	}
+	if cfg.Routes {
+		if err := (&RouteReconciler{Client: mgr.GetClient(), Applier: applier, Reporter: reporter, Model: c.Model,
+			Metrics: metrics, Config: cfg}).SetupWithManager(mgr); err != nil {
+			return nil, fmt.Errorf("set up route role: %w", err)
 		}
 	}
 	if cfg.StatusAddr != "0" {

@@ -23,6 +23,11 @@ type Metrics struct {
 	MirroredServices *prometheus.GaugeVec
 	// Problems is the number of current problems by reason.
 	Problems *prometheus.GaugeVec
+	// RouteWeightChanges counts changes of a backend's effective weight.
+	RouteWeightChanges *prometheus.CounterVec
+	// Failovers counts a remote backend's effective weight leaving its
+	// configured value (failover, or failback of local-first).
+	Failovers *prometheus.CounterVec
 }
 
 // NewMetrics creates the series and registers them with reg.
@@ -44,7 +49,13 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 			Name: "crossmap_problems", Help: "Current problems by reason.",
 		}, []string{"reason"}),
 	}
-	for _, c := range []prometheus.Collector{m.Reconciles, m.Writes, m.PlanChanges, m.MirroredServices, m.Problems} {
+	m.RouteWeightChanges = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "crossmap_route_weight_changes_total", Help: "Changes of a route backend's effective weight, by route and cluster.",
+	}, []string{"route", "cluster"})
+	m.Failovers = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "crossmap_failovers_total", Help: "Times a remote backend's effective weight left its configured weight, by route and cluster.",
+	}, []string{"route", "cluster"})
+	for _, c := range []prometheus.Collector{m.Reconciles, m.Writes, m.PlanChanges, m.MirroredServices, m.Problems, m.RouteWeightChanges, m.Failovers} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}

@@ -5,7 +5,7 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
-	"k8s.io/client-go/tools/events"
+	"k8s.io/client-go/tools/record"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/log"
 
@@ -18,8 +18,12 @@ import (
 // problem is reported when it appears and when it goes away, not on every
 // reconcile, so that a steady state is quiet.
 type Reporter struct {
-	Model    *status.Model
-	Recorder events.EventRecorder
+	Model *status.Model
+	// Recorder writes core/v1 Events. The events.k8s.io recorder folds
+	// every Event with the same reason on an object into one series that
+	// keeps the first note, which would hide a second, different problem
+	// behind the first one's message.
+	Recorder record.EventRecorder
 	Metrics  *Metrics
 	Now      func() time.Time
 }
@@ -38,13 +42,13 @@ func (r *Reporter) Report(ctx context.Context, source string, problems []mapper.
 	for _, p := range added {
 		logger.Error(p, "Found a problem; the object is skipped until it is fixed", "reason", p.Reason, "object", p.Object.String())
 		if obj := regarding(p); obj != nil {
-			r.Recorder.Eventf(obj, nil, corev1.EventTypeWarning, p.Reason, "Reconcile", "%s", p.Message)
+			r.Recorder.Event(obj, corev1.EventTypeWarning, p.Reason, p.Message)
 		}
 	}
 	for _, p := range resolved {
 		logger.Info("Problem resolved", "reason", p.Reason, "object", p.Object.String())
 		if obj := regarding(p); obj != nil {
-			r.Recorder.Eventf(obj, nil, corev1.EventTypeNormal, "Resolved", "Reconcile", "resolved: %s", p.Message)
+			r.Recorder.Event(obj, corev1.EventTypeNormal, "Resolved", "resolved: "+p.Message)
 		}
 	}
 }

@@ -36,9 +36,25 @@ type Problem struct {
 	Since time.Time `json:"since"`
 }
 
+// Route is what the status API shows of one annotated Mapping: each
+// backend's configured and effective weight, and why they differ.
+type Route struct {
+	Namespace string `json:"namespace"`
+	Name      string `json:"name"`
+	// Failover is the Mapping's failover policy.
+	Failover string `json:"failover"`
+	// Held is true while a problem keeps the last good routes in place.
+	Held     bool                  `json:"held"`
+	Backends []mapper.RouteBackend `json:"backends"`
+}
+
+// Key is the Route's namespace/name.
+func (r Route) Key() string { return r.Namespace + "/" + r.Name }
+
 // View is a consistent copy of the whole model.
 type View struct {
 	Links    []Link    `json:"links"`
+	Routes   []Route   `json:"routes"`
 	Problems []Problem `json:"problems"`
 }
 
@@ -47,12 +63,13 @@ type View struct {
 type Model struct {
 	mu       sync.RWMutex
 	links    map[string]Link
+	routes   map[string]Route
 	problems map[string][]Problem
 }
 
 // NewModel returns an empty model.
 func NewModel() *Model {
-	return &Model{links: map[string]Link{}, problems: map[string][]Problem{}}
+	return &Model{links: map[string]Link{}, routes: map[string]Route{}, problems: map[string][]Problem{}}
 }
 
 // SetLink records l, replacing what was known of the same Link.
@@ -67,6 +84,25 @@ func (m *Model) DeleteLink(key string) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	delete(m.links, key)
+}
+
+// SetRoutes replaces every route with routes.
+func (m *Model) SetRoutes(routes []Route) {
+	next := make(map[string]Route, len(routes))
+	for _, r := range routes {
+		next[r.Key()] = r
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.routes = next
+}
+
+// Route returns the route of the annotated Mapping key, if any.
+func (m *Model) Route(key string) (Route, bool) {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	r, ok := m.routes[key]
+	return r, ok
 }
 
 // SetProblems replaces the problems found by source and returns those that
@@ -111,12 +147,17 @@ func (m *Model) SetProblems(source string, found []mapper.Problem, now time.Time
 func (m *Model) View() View {
 	m.mu.RLock()
 	defer m.mu.RUnlock()
-	v := View{Links: []Link{}, Problems: []Problem{}}
+	v := View{Links: []Link{}, Routes: []Route{}, Problems: []Problem{}}
 	for _, k := range slices.Sorted(maps.Keys(m.links)) {
 		l := m.links[k]
 		l.MirroredServices = slices.Clone(l.MirroredServices)
 		l.GatewayAddresses = slices.Clone(l.GatewayAddresses)
 		v.Links = append(v.Links, l)
+	}
+	for _, k := range slices.Sorted(maps.Keys(m.routes)) {
+		r := m.routes[k]
+		r.Backends = slices.Clone(r.Backends)
+		v.Routes = append(v.Routes, r)
 	}
 	for _, k := range slices.Sorted(maps.Keys(m.problems)) {
 		v.Problems = append(v.Problems, m.problems[k]...)

@@ -29,6 +29,8 @@ func (s *Server) Handler() http.Handler {
 	r.HandleFunc("/status", s.getStatus).Methods(http.MethodGet)
 	r.HandleFunc("/status/links", s.getLinks).Methods(http.MethodGet)
 	r.HandleFunc("/status/links/{namespace}/{name}", s.getLink).Methods(http.MethodGet)
+	r.HandleFunc("/status/routes", s.getRoutes).Methods(http.MethodGet)
+	r.HandleFunc("/status/routes/{namespace}/{name}", s.getRoute).Methods(http.MethodGet)
 	r.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	}).Methods(http.MethodGet)
@@ -95,6 +97,45 @@ func (s *Server) getLink(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	writeError(w, http.StatusNotFound, "no Link "+key)
+}
+
+// routeView is a route with the problems that concern it.
+type routeView struct {
+	Route
+	Problems []Problem `json:"problems"`
+}
+
+func (s *Server) getRoutes(w http.ResponseWriter, _ *http.Request) {
+	v := s.Model.View()
+	out := make([]routeView, 0, len(v.Routes))
+	for _, r := range v.Routes {
+		out = append(out, routeView{Route: r, Problems: problemsOf(v, r.Key())})
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+func (s *Server) getRoute(w http.ResponseWriter, r *http.Request) {
+	vars := mux.Vars(r)
+	key := vars["namespace"] + "/" + vars["name"]
+	v := s.Model.View()
+	for _, rt := range v.Routes {
+		if rt.Key() == key {
+			writeJSON(w, http.StatusOK, routeView{Route: rt, Problems: problemsOf(v, key)})
+			return
+		}
+	}
+	writeError(w, http.StatusNotFound, "no annotated Mapping "+key)
+}
+
+// problemsOf picks the problems about the Mapping key.
+func problemsOf(v View, key string) []Problem {
+	out := []Problem{}
+	for _, p := range v.Problems {
+		if p.Object.Kind == "Mapping" && p.Object.Namespace+"/"+p.Object.Name == key {
+			out = append(out, p)
+		}
+	}
+	return out
 }
 
 func (s *Server) getReady(w http.ResponseWriter, _ *http.Request) {

@@ -1,0 +1,208 @@
+package controller
+
+import (
+	"context"
+	"fmt"
+	"slices"
+
+	ambv3 "github.com/emissary-ingress/emissary/v3/pkg/api/getambassador.io/v3alpha1"
+	splitv1alpha1 "github.com/servicemeshinterface/smi-sdk-go/pkg/apis/split/v1alpha1"
+	splitv1alpha2 "github.com/servicemeshinterface/smi-sdk-go/pkg/apis/split/v1alpha2"
+	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
+	"k8s.io/apimachinery/pkg/types"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/log"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+
+	"github.com/crossmap/crossmap/ingress"
+	crossmapv1 "github.com/crossmap/crossmap/internal/api/v1alpha1"
+	"github.com/crossmap/crossmap/internal/status"
+	"github.com/crossmap/crossmap/mapper"
+)
+
+// routesKey is the one work item of the route role: Emissary groups
+// Mappings across namespaces, so every change is a reason to recompute all
+// routes, and the recompute reads caches only.
+var routesKey = reconcile.Request{NamespacedName: types.NamespacedName{Name: "routes"}}
+
+// RouteReconciler turns annotated Mappings into sibling Mappings (and
+// TrafficSplits) whose weights follow the health of every backend.
+type RouteReconciler struct {
+	Client   client.Client
+	Applier  *Applier
+	Reporter *Reporter
+	Model    *status.Model
+	Metrics  *Metrics
+	Config   Config
+
+	// sources are the annotated Mappings last reported on, so that the
+	// problems of a Mapping that lost its annotation are cleared.
+	sources map[string]bool
+}
+
+// SetupWithManager registers the route role with mgr.
+func (r *RouteReconciler) SetupWithManager(mgr ctrl.Manager) error {
+	r.sources = map[string]bool{}
+	all := handler.EnqueueRequestsFromMapFunc(func(context.Context, client.Object) []reconcile.Request {
+		return []reconcile.Request{routesKey}
+	})
+	return ctrl.NewControllerManagedBy(mgr).
+		Named("route").
+		Watches(&ambv3.Mapping{}, all).
+		Watches(&ambv3.Host{}, all).
+		Watches(&corev1.Service{}, all).
+		// Ready endpoints are health: local ones for the local backend,
+		// mirrored ones (marked not ready while a gateway is dead) for the
+		// remote backends.
+		Watches(&discoveryv1.EndpointSlice{}, all).
+		Watches(&crossmapv1.Link{}, all).
+		Complete(counted("route", r.Metrics, r))
+}
+
+// Reconcile recomputes every route from the caches and applies the
+// difference.
+func (r *RouteReconciler) Reconcile(ctx context.Context, _ reconcile.Request) (reconcile.Result, error) {
+	logger := log.FromContext(ctx)
+	snap, err := r.snapshot(ctx)
+	if err != nil {
+		return reconcile.Result{}, err
+	}
+	routes := mapper.Routes(snap)
+
+	owner := mapper.RouteSelector()
+	var existing []client.Object
+	for _, l := range []client.ObjectList{&ambv3.MappingList{}, r.splitList()} {
+		objs, err := listOwned(ctx, r.Client, owner, l)
+		if meta.IsNoMatchError(err) {
+			// No TrafficSplit CRD in this cluster: nothing of that kind is
+			// owned, and a write of one fails with a clear error.
+			continue
+		}
+		if err != nil {
+			return reconcile.Result{}, err
+		}
+		existing = append(existing, objs...)
+	}
+
+	var desired []client.Object
+	views := make([]status.Route, 0, len(routes))
+	seen := map[string]bool{}
+	for _, rt := range routes {
+		key := rt.Source.Namespace + "/" + rt.Source.Name
+		seen[key] = true
+		objs := rt.Objects
+		if rt.Held {
+			// Keep what was generated before: a bad annotation must not
+			// take traffic away from a working route.
+			objs = ownedBy(existing, rt.Source)
+		}
+		desired = append(desired, objs...)
+		views = append(views, status.Route{Namespace: rt.Source.Namespace, Name: rt.Source.Name, Failover: rt.Failover, Held: rt.Held, Backends: rt.Backends})
+		regarding := &ambv3.Mapping{}
+		regarding.Namespace, regarding.Name = rt.Source.Namespace, rt.Source.Name
+		r.Reporter.Report(ctx, "route/"+key, rt.Problems, func(mapper.Problem) client.Object { return regarding })
+	}
+	for key := range r.sources {
+		if !seen[key] {
+			r.Reporter.Report(ctx, "route/"+key, nil, func(mapper.Problem) client.Object { return nil })
+		}
+	}
+	r.sources = seen
+	r.recordWeights(views)
+	r.Model.SetRoutes(views)
+
+	current, err := currentObjects(ctx, r.Client, desired, existing)
+	if err != nil {
+		return reconcile.Result{}, err
+	}
+	plan := mapper.Diff(desired, current, func(o client.Object) bool { return mapper.RouteOwned(o, snap) })
+	r.Reporter.Report(ctx, "route-conflicts", plan.Conflicts, func(p mapper.Problem) client.Object { return refObject(p.Object) })
+	if plan.Empty() {
+		logger.V(1).Info("Routes are up to date", "routes", len(routes))
+		return reconcile.Result{}, nil
+	}
+	logger.Info("Applying route plan", "plan", plan.String(), "routes", len(routes))
+	if err := r.Applier.Apply(ctx, plan); err != nil {
+		return reconcile.Result{}, fmt.Errorf("apply route plan: %w", err)
+	}
+	return reconcile.Result{}, nil
+}
+
+func (r *RouteReconciler) splitList() client.ObjectList {
+	if r.Config.TrafficSplitVersion == ingress.TrafficSplitV1alpha1 {
+		return &splitv1alpha1.TrafficSplitList{}
+	}
+	return &splitv1alpha2.TrafficSplitList{}
+}
+
+// recordWeights counts effective weight changes and failovers against what
+// the model held before.
+func (r *RouteReconciler) recordWeights(views []status.Route) {
+	for _, v := range views {
+		prev, _ := r.Model.Route(v.Key())
+		before := map[string]mapper.RouteBackend{}
+		for _, b := range prev.Backends {
+			before[b.Cluster+"/"+b.Header] = b
+		}
+		for _, b := range v.Backends {
+			old, ok := before[b.Cluster+"/"+b.Header]
+			if ok && old.Effective != b.Effective {
+				r.Metrics.RouteWeightChanges.WithLabelValues(v.Key(), b.Cluster).Inc()
+			}
+			if b.Cluster != "" && b.Effective != b.Configured && (!ok || old.Effective == old.Configured) {
+				r.Metrics.Failovers.WithLabelValues(v.Key(), b.Cluster).Inc()
+			}
+		}
+	}
+}
+
+func (r *RouteReconciler) snapshot(ctx context.Context) (mapper.RouteSnapshot, error) {
+	snap := mapper.RouteSnapshot{
+		AmbassadorID:        r.Config.AmbassadorID,
+		DevHeader:           r.Config.DevHeader,
+		TrafficSplit:        r.Config.TrafficSplit,
+		TrafficSplitVersion: r.Config.TrafficSplitVersion,
+	}
+	var mappings ambv3.MappingList
+	var hosts ambv3.HostList
+	var svcs corev1.ServiceList
+	var slices_ discoveryv1.EndpointSliceList
+	var links crossmapv1.LinkList
+	for _, l := range []client.ObjectList{&mappings, &hosts, &svcs, &slices_, &links} {
+		if err := r.Client.List(ctx, l); err != nil {
+			return snap, fmt.Errorf("list for routes: %w", err)
+		}
+	}
+	for i := range mappings.Items {
+		snap.Mappings = append(snap.Mappings, &mappings.Items[i])
+	}
+	for i := range hosts.Items {
+		snap.Hosts = append(snap.Hosts, &hosts.Items[i])
+	}
+	for i := range svcs.Items {
+		snap.Services = append(snap.Services, &svcs.Items[i])
+	}
+	for i := range slices_.Items {
+		snap.Slices = append(snap.Slices, &slices_.Items[i])
+	}
+	for _, l := range links.Items {
+		snap.Links = append(snap.Links, mapper.LinkHealth{
+			Namespace: l.Namespace, Name: l.Name, Cluster: l.Spec.ClusterName,
+			Mode:         linkRef(&l).Mode,
+			GatewayAlive: !meta.IsStatusConditionFalse(l.Status.Conditions, crossmapv1.ConditionGatewayAlive),
+		})
+	}
+	return snap, nil
+}
+
+// ownedBy picks the objects generated for the annotated Mapping src.
+func ownedBy(objs []client.Object, src mapper.ObjectRef) []client.Object {
+	return slices.DeleteFunc(slices.Clone(objs), func(o client.Object) bool {
+		l := o.GetLabels()
+		return l[crossmapv1.LabelSourceNamespace] != src.Namespace || l[crossmapv1.LabelSourceName] != src.Name
+	})
+}

@@ -1,0 +1,608 @@
+package mapper
+
+import (
+	"cmp"
+	"errors"
+	"fmt"
+	"maps"
+	"slices"
+	"strings"
+
+	ambv3 "github.com/emissary-ingress/emissary/v3/pkg/api/getambassador.io/v3alpha1"
+	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/utils/ptr"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/crossmap/crossmap/ingress"
+	crossmapv1 "github.com/crossmap/crossmap/internal/api/v1alpha1"
+)
+
+// Reasons of route Problems.
+const (
+	ReasonInvalidAnnotation    = "InvalidAnnotation"
+	ReasonInvalidService       = "InvalidService"
+	ReasonNotKubernetesService = "NotKubernetesService"
+	ReasonUnknownCluster       = "UnknownCluster"
+	ReasonNotExported          = "NotExported"
+	ReasonPortMismatch         = "PortMismatch"
+	ReasonInvalidWeights       = "InvalidWeights"
+	ReasonUnsupportedMapping   = "UnsupportedMapping"
+	ReasonHostBinding          = "HostBinding"
+)
+
+// RoleRoute marks the objects the route role writes.
+const RoleRoute = "route"
+
+// LabelTargetCluster names the remote cluster a generated route sends to.
+const LabelTargetCluster = "crossmap.io/target-cluster"
+
+// LinkHealth is what the route translation knows of one Link.
+type LinkHealth struct {
+	Namespace, Name string
+	Cluster         string
+	Mode            crossmapv1.Mode
+	// GatewayAlive is false while the Link's gateway fails its probe.
+	GatewayAlive bool
+}
+
+// RouteSnapshot is the local cluster as the route role sees it.
+type RouteSnapshot struct {
+	// Mappings are all Mappings in the cluster, crossmap's own included:
+	// the annotated ones are the sources, and all of them matter for
+	// Emissary's weighted groups.
+	Mappings []*ambv3.Mapping
+	// Hosts decide which Mappings bind where.
+	Hosts []*ambv3.Host
+	// Services are the local Services, mirrors included.
+	Services []*corev1.Service
+	// Slices are the local EndpointSlices: ready endpoints are health.
+	Slices []*discoveryv1.EndpointSlice
+	// Links are this cluster's Links.
+	Links []LinkHealth
+	// AmbassadorID is the Emissary installation crossmap routes for: only
+	// Mappings that installation serves are sources.
+	AmbassadorID []string
+	// DevHeader is the request header that selects a dev route.
+	DevHeader string
+	// TrafficSplit is the default for Mappings that do not say.
+	TrafficSplit bool
+	// TrafficSplitVersion is ingress.TrafficSplitV1alpha2 or V1alpha1.
+	TrafficSplitVersion string
+}
+
+// RouteBackend is one backend of a route, for the status API.
+type RouteBackend struct {
+	// Cluster is empty for the local backend.
+	Cluster string `json:"cluster,omitempty"`
+	Service string `json:"service"`
+	// Configured is the weight the annotation asks for (the local backend's
+	// is what the others leave).
+	Configured int `json:"configured"`
+	// Effective is the weight written now.
+	Effective int  `json:"effective"`
+	Healthy   bool `json:"healthy"`
+	// Reason explains an Effective that differs from Configured.
+	Reason string `json:"reason,omitempty"`
+	// Header is set on dev routes: the request header that selects them.
+	Header string `json:"header,omitempty"`
+}
+
+// Route is the result of translating one annotated Mapping.
+type Route struct {
+	Source   ObjectRef
+	Objects  []client.Object
+	Problems []Problem
+	Backends []RouteBackend
+	Failover string
+	// Held is true when the annotated Mapping has a problem: the caller
+	// keeps whatever was generated for it before, so a typo never takes
+	// traffic away from a working route.
+	Held bool
+}
+
+// RouteOwned reports whether o, an object labelled by RouteSelector, is the
+// business of the crossmap that sees snapshot s. Several crossmaps may serve
+// different Emissary installations (ambassador_id) in one cluster, so it is
+// when its source Mapping is served by s.AmbassadorID, or when its source is
+// gone and (for a Mapping) it is itself served by s.AmbassadorID: an orphan
+// to prune.
+func RouteOwned(o client.Object, s RouteSnapshot) bool {
+	l := o.GetLabels()
+	if l[crossmapv1.LabelManagedBy] != crossmapv1.ManagedBy || l[crossmapv1.LabelRole] != RoleRoute {
+		return false
+	}
+	ns, name := l[crossmapv1.LabelSourceNamespace], l[crossmapv1.LabelSourceName]
+	for _, m := range s.Mappings {
+		if m.Namespace == ns && m.Name == name {
+			return sharesID(m.Spec.AmbassadorID, s.AmbassadorID)
+		}
+	}
+	if m, ok := o.(*ambv3.Mapping); ok {
+		return sharesID(m.Spec.AmbassadorID, s.AmbassadorID)
+	}
+	return true
+}
+
+// RouteSelector selects every object the route role owns.
+func RouteSelector() map[string]string {
+	return map[string]string{
+		crossmapv1.LabelManagedBy: crossmapv1.ManagedBy,
+		crossmapv1.LabelRole:      RoleRoute,
+	}
+}
+
+// Routes translates every annotated Mapping into its sibling Mappings (one
+// per remote backend of the split), dev routes and, when asked, a
+// TrafficSplit.
+func Routes(s RouteSnapshot) []Route {
+	ix := newRouteIndex(s)
+	var out []Route
+	sources := slices.Clone(s.Mappings)
+	slices.SortFunc(sources, compareObjects)
+	splitOwners := map[string]string{}
+	for _, m := range sources {
+		if m.Labels[crossmapv1.LabelManagedBy] == crossmapv1.ManagedBy || !ingress.Annotated(m.Annotations) ||
+			!sharesID(m.Spec.AmbassadorID, s.AmbassadorID) {
+			continue
+		}
+		r := ix.route(m)
+		// Two Mappings may route to one Service; only the first gets the
+		// TrafficSplit, since SMI leaves two splits of one apex undefined.
+		for i, o := range r.Objects {
+			if o.GetObjectKind().GroupVersionKind().Kind != "TrafficSplit" {
+				continue
+			}
+			key := o.GetNamespace() + "/" + o.GetName()
+			if owner, ok := splitOwners[key]; ok {
+				r.Problems = append(r.Problems, Problem{Reason: ReasonUnsupportedMapping, Object: r.Source,
+					Message: fmt.Sprintf("Mapping %s asks for a TrafficSplit of Service %s, which Mapping %s already has; only one is written", r.Source.Name, key, owner)})
+				r.Objects = slices.Delete(r.Objects, i, i+1)
+				break
+			}
+			splitOwners[key] = r.Source.Namespace + "/" + r.Source.Name
+		}
+		out = append(out, r)
+	}
+	return out
+}
+
+type routeIndex struct {
+	s        RouteSnapshot
+	services map[string]*corev1.Service
+	ready    map[string]int
+	links    map[string]LinkHealth
+}
+
+func newRouteIndex(s RouteSnapshot) *routeIndex {
+	ix := &routeIndex{s: s, services: map[string]*corev1.Service{}, ready: map[string]int{}, links: map[string]LinkHealth{}}
+	for _, svc := range s.Services {
+		ix.services[svc.Namespace+"/"+svc.Name] = svc
+	}
+	for _, es := range s.Slices {
+		key := es.Namespace + "/" + es.Labels[discoveryv1.LabelServiceName]
+		for _, ep := range es.Endpoints {
+			if ptr.Deref(ep.Conditions.Ready, true) {
+				ix.ready[key]++
+			}
+		}
+	}
+	for _, l := range s.Links {
+		ix.links[l.Cluster] = l
+	}
+	return ix
+}
+
+func (ix *routeIndex) route(m *ambv3.Mapping) (r Route) {
+	r = Route{Source: ObjectRef{Kind: "Mapping", Namespace: m.Namespace, Name: m.Name}}
+	problem := func(reason, format string, args ...any) {
+		r.Problems = append(r.Problems, Problem{Reason: reason, Object: r.Source, Message: fmt.Sprintf(format, args...)})
+	}
+	// Every early return below is bad input: the route is held at what was
+	// generated before. The one problem that is not held (a weighted group
+	// that overflows because of other Mappings) clears this itself.
+	held := true
+	defer func() { r.Held = held && len(r.Problems) > 0 }()
+
+	ann, err := ingress.ParseRouteAnnotations(m.Annotations)
+	if err != nil {
+		problem(ReasonInvalidAnnotation, "Mapping %s/%s: %v", m.Namespace, m.Name, err)
+		return r
+	}
+	r.Failover = string(ann.Failover)
+	if m.Spec.Shadow != nil && *m.Spec.Shadow || m.Spec.HostRedirect != nil && *m.Spec.HostRedirect {
+		problem(ReasonUnsupportedMapping, "Mapping %s/%s is a shadow or host_redirect Mapping; crossmap routes only Mappings that proxy to a service", m.Namespace, m.Name)
+		return r
+	}
+	ref, err := ingress.ParseService(m.Spec.Service, m.Namespace)
+	switch {
+	case errors.Is(err, ingress.ErrNotKubernetesService):
+		problem(ReasonNotKubernetesService, "Mapping %s/%s: %v; crossmap can only mirror Kubernetes Services", m.Namespace, m.Name, err)
+		return r
+	case err != nil:
+		problem(ReasonInvalidService, "Mapping %s/%s: %v", m.Namespace, m.Name, err)
+		return r
+	}
+	local, ok := ix.services[ref.Namespace+"/"+ref.Name]
+	if !ok {
+		problem(ReasonNotKubernetesService, "Mapping %s/%s: service %q names no Service %s/%s in this cluster", m.Namespace, m.Name, m.Spec.Service, ref.Namespace, ref.Name)
+		return r
+	}
+	if !hasPort(local, ref.Port) {
+		problem(ReasonPortMismatch, "Mapping %s/%s: Service %s/%s has no port %d (it has %s)", m.Namespace, m.Name, ref.Namespace, ref.Name, ref.Port, portList(local))
+		return r
+	}
+	if m.Spec.Weight != nil {
+		problem(ReasonInvalidWeights, "Mapping %s/%s sets weight %d; remove it: with crossmap.io/split the local backend keeps what the remote clusters do not take", m.Namespace, m.Name, *m.Spec.Weight)
+		return r
+	}
+
+	// Every cluster the annotations name must be linked and export the
+	// Service on the same port.
+	type target struct {
+		link   LinkHealth
+		mirror *corev1.Service
+	}
+	targets := map[string]target{}
+	clusters := make([]string, 0, len(ann.Split)+len(ann.DevRoutes))
+	for _, cw := range ann.Split {
+		clusters = append(clusters, cw.Cluster)
+	}
+	clusters = append(clusters, ann.DevRoutes...)
+	for _, c := range clusters {
+		if _, done := targets[c]; done {
+			continue
+		}
+		link, ok := ix.links[c]
+		if !ok {
+			problem(ReasonUnknownCluster, "Mapping %s/%s: no Link has clusterName %q (linked: %s)", m.Namespace, m.Name, c, ix.linkedClusters())
+			continue
+		}
+		mirror, ok := ix.services[ref.Namespace+"/"+MirrorName(ref.Name, c)]
+		if !ok || !isMirrorOf(mirror, link, ref) {
+			problem(ReasonNotExported, "Mapping %s/%s: cluster %q does not export Service %s/%s (no mirror %s/%s here); label it %s=true there", m.Namespace, m.Name, c, ref.Namespace, ref.Name, ref.Namespace, MirrorName(ref.Name, c), crossmapv1.ExportLabel)
+			continue
+		}
+		if !hasPort(mirror, ref.Port) {
+			problem(ReasonPortMismatch, "Mapping %s/%s: Service %s/%s in cluster %q has no port %d (it has %s)", m.Namespace, m.Name, ref.Namespace, ref.Name, c, ref.Port, portList(mirror))
+			continue
+		}
+		targets[c] = target{link: link, mirror: mirror}
+	}
+	if len(r.Problems) > 0 {
+		return r
+	}
+
+	// Emissary rejects a weighted group whose weights exceed 100 (and then
+	// routes it with wrong weights, losing some of its traffic), so
+	// the other members of the group the siblings join count too.
+	others := ix.groupOthers(m)
+	budget := 100
+	for _, o := range others {
+		if o.Spec.Weight != nil {
+			budget -= *o.Spec.Weight
+		}
+	}
+	configured := 0
+	for _, cw := range ann.Split {
+		configured += cw.Weight
+	}
+	split := slices.Clone(ann.Split)
+	if configured > budget {
+		if budget < 0 {
+			problem(ReasonInvalidWeights, "Mapping %s/%s: other Mappings in its Emissary group (%s) already take %d%%, more than 100%%, which Emissary rejects; routes are left as they were", m.Namespace, m.Name, mappingNames(others), 100-budget)
+			return r
+		}
+		// Keeping the old weights would leave a group Emissary rejects and
+		// routes with wrong weights, losing part of its traffic. Scale the
+		// split into what is left instead, and say so.
+		scaled := largestRemainder(budget, weightsOf(split))
+		problem(ReasonInvalidWeights, "Mapping %s/%s: the split takes %d%%, but other Mappings in its Emissary group (%s) take %d%%, and Emissary rejects a group above 100%%; the split is scaled down to %d%% until that is fixed", m.Namespace, m.Name, configured, mappingNames(others), 100-budget, budget)
+		held = false
+		for i := range split {
+			split[i].Weight = scaled[i]
+		}
+		configured = budget
+	}
+
+	// Health: ready endpoints on both sides, and the gateway.
+	localKey := ref.Namespace + "/" + ref.Name
+	localHealthy := ix.ready[localKey] > 0
+	backends := make([]RouteBackend, 0, len(split))
+	remotes := make([]Backend, 0, len(split))
+	for _, cw := range split {
+		t := targets[cw.Cluster]
+		healthy, why := true, ""
+		switch {
+		case !t.link.GatewayAlive && t.link.Mode != crossmapv1.ModeFlat:
+			healthy, why = false, "gateway of cluster "+cw.Cluster+" is dead"
+		case ix.ready[t.mirror.Namespace+"/"+t.mirror.Name] == 0:
+			healthy, why = false, "no ready endpoints in cluster "+cw.Cluster
+		}
+		remotes = append(remotes, Backend{Configured: cw.Weight, Healthy: healthy})
+		backends = append(backends, RouteBackend{Cluster: cw.Cluster, Service: ref.Namespace + "/" + t.mirror.Name, Configured: cw.Weight, Healthy: healthy, Reason: why})
+	}
+	effective := Effective(string(ann.Failover), budget, localHealthy, remotes)
+	localShare := budget
+	for i := range backends {
+		backends[i].Effective = effective[i]
+		localShare -= effective[i]
+		if effective[i] != backends[i].Configured && backends[i].Reason == "" {
+			backends[i].Reason = failoverReason(ann.Failover, localHealthy)
+		}
+	}
+	localBackend := RouteBackend{Service: localKey, Configured: budget - configured, Effective: localShare, Healthy: localHealthy}
+	if !localHealthy {
+		localBackend.Reason = "no ready endpoints in this cluster"
+	} else if localShare != localBackend.Configured {
+		localBackend.Reason = "takes the share of unhealthy remote backends"
+	}
+	r.Backends = append([]RouteBackend{localBackend}, backends...)
+
+	// The siblings, in split order, then dev routes.
+	for i, cw := range split {
+		t := targets[cw.Cluster]
+		r.Objects = append(r.Objects, Stamp(ix.sibling(m, ref, t.link, t.mirror, ptr.To(effective[i]), "", "")))
+	}
+	for _, c := range ann.DevRoutes {
+		t := targets[c]
+		r.Objects = append(r.Objects, Stamp(ix.sibling(m, ref, t.link, t.mirror, nil, ix.s.DevHeader, c)))
+		r.Backends = append(r.Backends, RouteBackend{Cluster: c, Service: ref.Namespace + "/" + t.mirror.Name, Healthy: ix.ready[t.mirror.Namespace+"/"+t.mirror.Name] > 0, Header: ix.s.DevHeader + ": " + c})
+	}
+	for _, o := range r.Objects {
+		if msg := ix.hostBinding(m, o.(*ambv3.Mapping)); msg != "" {
+			problem(ReasonHostBinding, "%s", msg)
+			r.Objects = nil
+			return r
+		}
+	}
+	if ptr.Deref(ann.TrafficSplit, ix.s.TrafficSplit) && len(split) > 0 {
+		splitBackends := []ingress.SplitBackend{{Service: ref.Name, Weight: localShare}}
+		for i, cw := range split {
+			splitBackends = append(splitBackends, ingress.SplitBackend{Service: MirrorName(ref.Name, cw.Cluster), Weight: effective[i]})
+		}
+		ts, err := ingress.TrafficSplit(ix.s.TrafficSplitVersion, routeMeta(m, ref.Name, ""), ref.Name, splitBackends)
+		if err != nil {
+			problem(ReasonUnsupportedMapping, "%v", err)
+			r.Objects = nil
+			return r
+		}
+		r.Objects = append(r.Objects, Stamp(ts))
+	}
+	return r
+}
+
+func weightsOf(cws []ingress.ClusterWeight) []int {
+	out := make([]int, len(cws))
+	for i, cw := range cws {
+		out[i] = cw.Weight
+	}
+	return out
+}
+
+func failoverReason(policy ingress.FailoverPolicy, localHealthy bool) string {
+	switch {
+	case !localHealthy:
+		return "failover: the local backend has no ready endpoints"
+	case policy == ingress.FailoverLocalFirst:
+		return "local-first: remote backends take traffic only while the local one is down"
+	default:
+		return "failover: takes a share of unhealthy backends"
+	}
+}
+
+// SiblingName is the name of the Mapping that sends mapping's traffic to
+// cluster; dev routes get a -dev suffix.
+func SiblingName(mapping, cluster string, dev bool) string {
+	if dev {
+		return mapping + "-" + cluster + "-dev"
+	}
+	return mapping + "-" + cluster
+}
+
+func routeMeta(m *ambv3.Mapping, name, cluster string) metav1.ObjectMeta {
+	l := RouteSelector()
+	l[crossmapv1.LabelSourceNamespace] = m.Namespace
+	l[crossmapv1.LabelSourceName] = m.Name
+	if cluster != "" {
+		l[LabelTargetCluster] = cluster
+	}
+	return metav1.ObjectMeta{
+		Name:      name,
+		Namespace: m.Namespace,
+		Labels:    l,
+		// Same-cluster children: deleting the user's Mapping lets the API
+		// server's garbage collector remove them even while crossmap is
+		// down.
+		OwnerReferences: []metav1.OwnerReference{{
+			APIVersion: ambv3.GroupVersion.String(), Kind: "Mapping", Name: m.Name, UID: m.UID,
+		}},
+	}
+}
+
+func (ix *routeIndex) sibling(m *ambv3.Mapping, ref ingress.ServiceRef, link LinkHealth, mirror *corev1.Service, weight *int, header, devCluster string) *ambv3.Mapping {
+	cluster := link.Cluster
+	meta := routeMeta(m, SiblingName(m.Name, cluster, header != ""), cluster)
+	// The user's labels come along so that the sibling binds to the same
+	// Hosts (mappingSelector) and joins the same Emissary group; crossmap's
+	// own labels win on the few keys they share.
+	l := maps.Clone(m.Labels)
+	if l == nil {
+		l = map[string]string{}
+	}
+	maps.Copy(l, meta.Labels)
+	meta.Labels = l
+	mirrorRef := ingress.ServiceRef{Scheme: ref.Scheme, Name: mirror.Name, Namespace: mirror.Namespace, Port: ref.Port}
+	route := ingress.RemoteRoute{Meta: meta, Cluster: cluster, Service: mirrorRef, Weight: weight}
+	if link.Mode != crossmapv1.ModeFlat {
+		route.HostRewrite = gatewayHostname(ref, mirror)
+	}
+	if header != "" {
+		route.Headers = map[string]string{header: devCluster}
+	}
+	return ingress.SiblingMapping(m, route)
+}
+
+// gatewayHostname is the hostname the remote gateway routes port ref.Port
+// of the Service by. The mirror has the remote Service's gateway ports in
+// the remote order, which is what the exporting side indexes.
+func gatewayHostname(ref ingress.ServiceRef, mirror *corev1.Service) string {
+	ports := ingress.GatewayPorts(mirror.Spec.Ports)
+	for i, p := range ports {
+		if p.Port == ref.Port {
+			return ingress.GatewayHostname(ref.Namespace, ref.Name, p, i)
+		}
+	}
+	return ingress.GatewayHostname(ref.Namespace, ref.Name, corev1.ServicePort{Port: ref.Port}, 0)
+}
+
+// groupOthers returns the Mappings Emissary would put in m's weighted group,
+// other than m and crossmap's own routes for m.
+func (ix *routeIndex) groupOthers(m *ambv3.Mapping) []*ambv3.Mapping {
+	key := ix.groupKey(m)
+	var out []*ambv3.Mapping
+	for _, o := range ix.s.Mappings {
+		if o.Namespace == m.Namespace && o.Name == m.Name {
+			continue
+		}
+		if o.Labels[crossmapv1.LabelRole] == RoleRoute && o.Labels[crossmapv1.LabelSourceNamespace] == m.Namespace && o.Labels[crossmapv1.LabelSourceName] == m.Name {
+			continue
+		}
+		if ix.groupKey(o) == key {
+			out = append(out, o)
+		}
+	}
+	slices.SortFunc(out, compareObjects)
+	return out
+}
+
+// groupKey is what Emissary 3.10 groups HTTP Mappings by
+// (python/ambassador/ir/irhttpmapping.py, _group_id): method (GET when
+// unset), prefix, the header matches (hostname becomes an :authority match,
+// method a :method match), query parameter matches, precedence, and, for a
+// Mapping without a hostname, the mappingSelector labels of the Hosts it
+// binds to. The ambassador_id is added because Emissary installations with
+// different IDs never see each other's Mappings.
+func (ix *routeIndex) groupKey(m *ambv3.Mapping) string {
+	var b strings.Builder
+	sp := m.Spec
+	fmt.Fprintf(&b, "id=%v|method=%s|prefix=%s|", ambassadorIDs(sp.AmbassadorID), cmp.Or(sp.Method, "GET"), sp.Prefix)
+	hdrs := map[string]string{}
+	maps.Copy(hdrs, sp.Headers)
+	for k, v := range sp.RegexHeaders {
+		hdrs[k] = "~" + v
+	}
+	host := cmp.Or(sp.Hostname, sp.DeprecatedHost)
+	if host != "" {
+		hdrs[":authority"] = host
+	}
+	if sp.Method != "" {
+		hdrs[":method"] = sp.Method
+	}
+	for _, k := range slices.Sorted(maps.Keys(hdrs)) {
+		fmt.Fprintf(&b, "h:%s=%s|", k, hdrs[k])
+	}
+	qs := map[string]string{}
+	maps.Copy(qs, sp.QueryParameters)
+	for k, v := range sp.RegexQueryParameters {
+		qs[k] = "~" + v
+	}
+	for _, k := range slices.Sorted(maps.Keys(qs)) {
+		fmt.Fprintf(&b, "q:%s=%s|", k, qs[k])
+	}
+	if host == "" {
+		for _, h := range ix.s.Hosts {
+			if h.Spec == nil || h.Spec.MappingSelector == nil {
+				continue
+			}
+			if selectorMatches(h.Spec.MappingSelector, m.Labels) {
+				for _, k := range slices.Sorted(maps.Keys(h.Spec.MappingSelector.MatchLabels)) {
+					fmt.Fprintf(&b, "sel:%s=%s|", k, h.Spec.MappingSelector.MatchLabels[k])
+				}
+			}
+		}
+	}
+	fmt.Fprintf(&b, "precedence=%d", ptr.Deref(sp.Precedence, 0))
+	return b.String()
+}
+
+// sharesID reports whether a Mapping with ambassador_id a is served by the
+// Emissary installation with id b; unset means "default", as in Emissary.
+func sharesID(a ambv3.AmbassadorID, b []string) bool {
+	bs := ambassadorIDs(b)
+	return slices.ContainsFunc(ambassadorIDs(a), func(id string) bool { return slices.Contains(bs, id) })
+}
+
+func ambassadorIDs(id []string) []string {
+	if len(id) == 0 {
+		return []string{"default"}
+	}
+	ids := slices.Clone([]string(id))
+	slices.Sort(ids)
+	return ids
+}
+
+// hostBinding checks that a generated Mapping binds to exactly the Hosts the
+// user's Mapping binds to, as far as labels decide it (the hostname is
+// copied, so it cannot differ).
+func (ix *routeIndex) hostBinding(user, gen *ambv3.Mapping) string {
+	for _, h := range ix.s.Hosts {
+		if h.Spec == nil || h.Spec.MappingSelector == nil {
+			continue
+		}
+		u, g := selectorMatches(h.Spec.MappingSelector, user.Labels), selectorMatches(h.Spec.MappingSelector, gen.Labels)
+		if u != g {
+			return fmt.Sprintf("Mapping %s/%s: the generated Mapping %s would %s Host %s/%s, unlike the Mapping itself, because crossmap's labels meet the Host's mappingSelector; routes are left as they were",
+				user.Namespace, user.Name, gen.Name, map[bool]string{true: "bind to", false: "not bind to"}[g], h.Namespace, h.Name)
+		}
+	}
+	return ""
+}
+
+func selectorMatches(sel *metav1.LabelSelector, l map[string]string) bool {
+	s, err := metav1.LabelSelectorAsSelector(sel)
+	if err != nil {
+		return false
+	}
+	return s.Matches(labels.Set(l))
+}
+
+func isMirrorOf(mirror *corev1.Service, link LinkHealth, ref ingress.ServiceRef) bool {
+	l := mirror.Labels
+	return l[crossmapv1.LabelManagedBy] == crossmapv1.ManagedBy && l[crossmapv1.LabelRole] == crossmapv1.RoleMirror &&
+		l[crossmapv1.LabelLink] == link.Name && l[crossmapv1.LabelLinkNamespace] == link.Namespace &&
+		l[crossmapv1.LabelSourceName] == ref.Name && l[crossmapv1.LabelSourceNamespace] == ref.Namespace
+}
+
+func hasPort(svc *corev1.Service, port int32) bool {
+	return slices.ContainsFunc(svc.Spec.Ports, func(p corev1.ServicePort) bool { return p.Port == port })
+}
+
+func portList(svc *corev1.Service) string {
+	var ps []string
+	for _, p := range svc.Spec.Ports {
+		ps = append(ps, fmt.Sprint(p.Port))
+	}
+	if len(ps) == 0 {
+		return "none"
+	}
+	return strings.Join(ps, ", ")
+}
+
+func mappingNames(ms []*ambv3.Mapping) string {
+	var names []string
+	for _, m := range ms {
+		names = append(names, m.Namespace+"/"+m.Name)
+	}
+	return strings.Join(names, ", ")
+}
+
+func (ix *routeIndex) linkedClusters() string {
+	cs := slices.Sorted(maps.Keys(ix.links))
+	if len(cs) == 0 {
+		return "none"
+	}
+	return strings.Join(cs, ", ")
+}
