@@ -50,8 +50,12 @@ type harness struct {
 }
 
 // newHarness makes the namespaces and starts east's controller (export role)
-// and west's controller (import role).
-func newHarness(t *testing.T) *harness {
+// and west's controller (import and route roles).
+func newHarness(t *testing.T) *harness { return newHarnessWith(t, nil) }
+
+// newHarnessWith is newHarness with west's configuration adjusted by
+// westConfig.
+func newHarnessWith(t *testing.T, westConfig func(*controller.Config)) *harness {
 	t.Helper()
 	b := make([]byte, 3)
 	_, _ = rand.Read(b)
@@ -85,6 +89,9 @@ func newHarness(t *testing.T) *harness {
 		// The test's own Emissary ID: the route role only looks at this
 		// test's Mappings, not at those earlier tests left behind.
 		c.AmbassadorID = []string{h.id}
+		if westConfig != nil {
+			westConfig(c)
+		}
 	})
 	return h
 }

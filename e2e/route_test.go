@@ -12,6 +12,7 @@ import (
 	"time"
 
 	ambv3 "github.com/emissary-ingress/emissary/v3/pkg/api/getambassador.io/v3alpha1"
+	splitv1alpha1 "github.com/servicemeshinterface/smi-sdk-go/pkg/apis/split/v1alpha1"
 	splitv1alpha2 "github.com/servicemeshinterface/smi-sdk-go/pkg/apis/split/v1alpha2"
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
@@ -22,6 +23,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	crossmapv1 "github.com/crossmap/crossmap/internal/api/v1alpha1"
+	"github.com/crossmap/crossmap/internal/controller"
 	"github.com/crossmap/crossmap/internal/netns"
 	"github.com/crossmap/crossmap/mapper"
 )
@@ -92,7 +94,11 @@ func (h *harness) wantGone(what, name string) {
 // splitSetup is the story's starting point: podinfo in both clusters, east
 // linked and exporting it, and the user's Mapping in west.
 func splitSetup(t *testing.T, annotations map[string]string, mutate func(*ambv3.Mapping)) (*harness, *ambv3.Mapping) {
-	h := newHarness(t)
+	return splitSetupWith(t, nil, annotations, mutate)
+}
+
+func splitSetupWith(t *testing.T, westConfig func(*controller.Config), annotations map[string]string, mutate func(*ambv3.Mapping)) (*harness, *ambv3.Mapping) {
+	h := newHarnessWith(t, westConfig)
 	h.exportService("podinfo", []int32{9898}, "10.244.9.1")
 	h.localService("podinfo", 9898, "10.244.10.1")
 	h.link(nil)
@@ -202,6 +208,30 @@ func TestUserMappingNeverWritten(t *testing.T) {
 	if after.ResourceVersion != user.ResourceVersion {
 		t.Errorf("the user's Mapping was written: resourceVersion %s -> %s", user.ResourceVersion, after.ResourceVersion)
 	}
+}
+
+// TestTrafficSplitV1alpha1: by configuration, the TrafficSplit is written
+// in v1alpha1, with weights as quantities as in the Linkerd recipe, and the
+// real CRD accepts it.
+func TestTrafficSplitV1alpha1(t *testing.T) {
+	h, _ := splitSetupWith(t, func(c *controller.Config) {
+		c.TrafficSplit = true
+		c.TrafficSplitVersion = "v1alpha1"
+	}, map[string]string{"crossmap.io/split": "east=50"}, nil)
+	h.eventually("v1alpha1 TrafficSplit", func(ctx context.Context) error {
+		var ts splitv1alpha1.TrafficSplit
+		if err := h.west.Get(ctx, client.ObjectKey{Namespace: h.ns, Name: "podinfo"}, &ts); err != nil {
+			return err
+		}
+		var got []string
+		for _, b := range ts.Spec.Backends {
+			got = append(got, b.Service+"="+b.Weight.String())
+		}
+		if want := "podinfo=500m podinfo-east=500m"; strings.Join(got, " ") != want {
+			return fmt.Errorf("backends %v, want %s", got, want)
+		}
+		return nil
+	})
 }
 
 // TestDevRoute: a dev route sends requests carrying the dev header to the
