@@ -13,6 +13,7 @@ import (
 	discoveryv1 "k8s.io/api/discovery/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/util/validation"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -31,6 +32,8 @@ const (
 	ReasonInvalidWeights       = "InvalidWeights"
 	ReasonUnsupportedMapping   = "UnsupportedMapping"
 	ReasonHostBinding          = "HostBinding"
+	ReasonNameCollision        = "NameCollision"
+	ReasonAmbiguousGroup       = "AmbiguousGroup"
 )
 
 // RoleRoute marks the objects the route role writes.
@@ -143,12 +146,14 @@ func Routes(s RouteSnapshot) []Route {
 	sources := slices.Clone(s.Mappings)
 	slices.SortFunc(sources, compareObjects)
 	splitOwners := map[string]string{}
+	names := map[Key]string{}
 	for _, m := range sources {
 		if m.Labels[crossmapv1.LabelManagedBy] == crossmapv1.ManagedBy || !ingress.Annotated(m.Annotations) ||
 			!sharesID(m.Spec.AmbassadorID, s.AmbassadorID) {
 			continue
 		}
 		r := ix.route(m)
+		src := r.Source.Namespace + "/" + r.Source.Name
 		// Two Mappings may route to one Service; only the first gets the
 		// TrafficSplit, since SMI leaves two splits of one apex undefined.
 		for i, o := range r.Objects {
@@ -158,11 +163,41 @@ func Routes(s RouteSnapshot) []Route {
 			key := o.GetNamespace() + "/" + o.GetName()
 			if owner, ok := splitOwners[key]; ok {
 				r.Problems = append(r.Problems, Problem{Reason: ReasonUnsupportedMapping, Object: r.Source,
-					Message: fmt.Sprintf("Mapping %s asks for a TrafficSplit of Service %s, which Mapping %s already has; only one is written", r.Source.Name, key, owner)})
+					Message: fmt.Sprintf("Mapping %s asks for a TrafficSplit of Service %s, which Mapping %s already has; only one is written", src, key, owner)})
 				r.Objects = slices.Delete(r.Objects, i, i+1)
+			}
+			break
+		}
+		// Generated names join a Mapping's name and a cluster's with "-",
+		// and both may contain "-": two objects, of one route or of two,
+		// can ask for one name. The first (by namespace/name) keeps it.
+		mine := map[Key]bool{}
+		for _, o := range r.Objects {
+			k := KeyOf(o)
+			owner, taken := names[k]
+			if mine[k] {
+				owner, taken = src, true
+			}
+			if taken {
+				r.Problems = append(r.Problems, Problem{Reason: ReasonNameCollision, Object: r.Source,
+					Message: fmt.Sprintf("Mapping %s would generate %s, which %s also generates; rename a Mapping or a cluster; routes are left as they were", src, k, owner)})
+				r.Objects, r.Held, r.Backends = nil, true, nil
 				break
 			}
-			splitOwners[key] = r.Source.Namespace + "/" + r.Source.Name
+			mine[k] = true
+		}
+		if r.Held {
+			// A held route keeps what it generated before: those names
+			// stay taken.
+			for _, g := range ix.generatedBy(r.Source) {
+				names[KeyOf(g)] = src
+			}
+		}
+		for _, o := range r.Objects {
+			names[KeyOf(o)] = src
+			if o.GetObjectKind().GroupVersionKind().Kind == "TrafficSplit" {
+				splitOwners[o.GetNamespace()+"/"+o.GetName()] = src
+			}
 		}
 		out = append(out, r)
 	}
@@ -173,11 +208,11 @@ type routeIndex struct {
 	s        RouteSnapshot
 	services map[string]*corev1.Service
 	ready    map[string]int
-	links    map[string]LinkHealth
+	links    map[string][]LinkHealth
 }
 
 func newRouteIndex(s RouteSnapshot) *routeIndex {
-	ix := &routeIndex{s: s, services: map[string]*corev1.Service{}, ready: map[string]int{}, links: map[string]LinkHealth{}}
+	ix := &routeIndex{s: s, services: map[string]*corev1.Service{}, ready: map[string]int{}, links: map[string][]LinkHealth{}}
 	for _, svc := range s.Services {
 		ix.services[svc.Namespace+"/"+svc.Name] = svc
 	}
@@ -190,7 +225,7 @@ func newRouteIndex(s RouteSnapshot) *routeIndex {
 		}
 	}
 	for _, l := range s.Links {
-		ix.links[l.Cluster] = l
+		ix.links[l.Cluster] = append(ix.links[l.Cluster], l)
 	}
 	return ix
 }
@@ -206,6 +241,10 @@ func (ix *routeIndex) route(m *ambv3.Mapping) (r Route) {
 	held := true
 	defer func() { r.Held = held && len(r.Problems) > 0 }()
 
+	if errs := validation.IsValidLabelValue(m.Name); len(errs) > 0 {
+		problem(ReasonNameTooLong, "Mapping %s/%s: crossmap records the Mapping's name in a label, and %s; rename the Mapping to route it across clusters", m.Namespace, m.Name, errs[0])
+		return r
+	}
 	ann, err := ingress.ParseRouteAnnotations(m.Annotations)
 	if err != nil {
 		problem(ReasonInvalidAnnotation, "Mapping %s/%s: %v", m.Namespace, m.Name, err)
@@ -255,13 +294,16 @@ func (ix *routeIndex) route(m *ambv3.Mapping) (r Route) {
 		if _, done := targets[c]; done {
 			continue
 		}
-		link, ok := ix.links[c]
+		links, ok := ix.links[c]
 		if !ok {
 			problem(ReasonUnknownCluster, "Mapping %s/%s: no Link has clusterName %q (linked: %s)", m.Namespace, m.Name, c, ix.linkedClusters())
 			continue
 		}
+		// Two Links may name one cluster; the mirror says which one it
+		// belongs to.
 		mirror, ok := ix.services[ref.Namespace+"/"+MirrorName(ref.Name, c)]
-		if !ok || !isMirrorOf(mirror, link, ref) {
+		i := slices.IndexFunc(links, func(l LinkHealth) bool { return ok && isMirrorOf(mirror, l, ref) })
+		if i < 0 {
 			problem(ReasonNotExported, "Mapping %s/%s: cluster %q does not export Service %s/%s (no mirror %s/%s here); label it %s=true there", m.Namespace, m.Name, c, ref.Namespace, ref.Name, ref.Namespace, MirrorName(ref.Name, c), crossmapv1.ExportLabel)
 			continue
 		}
@@ -269,7 +311,7 @@ func (ix *routeIndex) route(m *ambv3.Mapping) (r Route) {
 			problem(ReasonPortMismatch, "Mapping %s/%s: Service %s/%s in cluster %q has no port %d (it has %s)", m.Namespace, m.Name, ref.Namespace, ref.Name, c, ref.Port, portList(mirror))
 			continue
 		}
-		targets[c] = target{link: link, mirror: mirror}
+		targets[c] = target{link: links[i], mirror: mirror}
 	}
 	if len(r.Problems) > 0 {
 		return r
@@ -279,6 +321,18 @@ func (ix *routeIndex) route(m *ambv3.Mapping) (r Route) {
 	// routes it with wrong weights, losing some of its traffic), so
 	// the other members of the group the siblings join count too.
 	others := ix.groupOthers(m)
+	for _, o := range others {
+		if o.Labels[crossmapv1.LabelManagedBy] != crossmapv1.ManagedBy && ingress.Annotated(o.Annotations) &&
+			sharesID(o.Spec.AmbassadorID, ix.s.AmbassadorID) && compareObjects(o, m) < 0 {
+			// Both would split the one group's remainder and leave their
+			// local backends nothing.
+			problem(ReasonAmbiguousGroup, "Mapping %s/%s and the annotated Mapping %s/%s are in one Emissary group (same method, prefix, headers, query parameters and precedence); crossmap splits a group once, for the first of them, so annotate only one", m.Namespace, m.Name, o.Namespace, o.Name)
+			// Not held: this Mapping's siblings would take the first
+			// one's remainder, so they go.
+			held = false
+			return r
+		}
+	}
 	budget := 100
 	for _, o := range others {
 		if o.Spec.Weight != nil {
@@ -298,13 +352,17 @@ func (ix *routeIndex) route(m *ambv3.Mapping) (r Route) {
 		// Keeping the old weights would leave a group Emissary rejects and
 		// routes with wrong weights, losing part of its traffic. Scale the
 		// split into what is left instead, and say so.
-		scaled := largestRemainder(budget, weightsOf(split))
+		// The local backend's configured share (what the split leaves of
+		// 100) is scaled with the remotes', so every backend keeps its
+		// proportion.
+		scaled := largestRemainder(budget, append(weightsOf(split), 100-configured))
 		problem(ReasonInvalidWeights, "Mapping %s/%s: the split takes %d%%, but other Mappings in its Emissary group (%s) take %d%%, and Emissary rejects a group above 100%%; the split is scaled down to %d%% until that is fixed", m.Namespace, m.Name, configured, mappingNames(others), 100-budget, budget)
 		held = false
+		configured = 0
 		for i := range split {
 			split[i].Weight = scaled[i]
+			configured += scaled[i]
 		}
-		configured = budget
 	}
 
 	// Health: ready endpoints on both sides, and the gateway.
@@ -312,32 +370,37 @@ func (ix *routeIndex) route(m *ambv3.Mapping) (r Route) {
 	localHealthy := ix.ready[localKey] > 0
 	backends := make([]RouteBackend, 0, len(split))
 	remotes := make([]Backend, 0, len(split))
-	for _, cw := range split {
+	for i, cw := range split {
 		t := targets[cw.Cluster]
-		healthy, why := true, ""
-		switch {
-		case !t.link.GatewayAlive && t.link.Mode != crossmapv1.ModeFlat:
-			healthy, why = false, "gateway of cluster "+cw.Cluster+" is dead"
-		case ix.ready[t.mirror.Namespace+"/"+t.mirror.Name] == 0:
-			healthy, why = false, "no ready endpoints in cluster "+cw.Cluster
-		}
+		healthy, why := ix.remoteHealth(t.link, t.mirror)
 		remotes = append(remotes, Backend{Configured: cw.Weight, Healthy: healthy})
-		backends = append(backends, RouteBackend{Cluster: cw.Cluster, Service: ref.Namespace + "/" + t.mirror.Name, Configured: cw.Weight, Healthy: healthy, Reason: why})
+		backends = append(backends, RouteBackend{Cluster: cw.Cluster, Service: ref.Namespace + "/" + t.mirror.Name, Configured: ann.Split[i].Weight, Healthy: healthy, Reason: why})
 	}
 	effective := Effective(string(ann.Failover), budget, localHealthy, remotes)
 	localShare := budget
 	for i := range backends {
 		backends[i].Effective = effective[i]
 		localShare -= effective[i]
-		if effective[i] != backends[i].Configured && backends[i].Reason == "" {
+		switch {
+		case effective[i] == backends[i].Configured:
+			backends[i].Reason = "" // health made no difference
+		case backends[i].Reason == "" && effective[i] != split[i].Weight:
 			backends[i].Reason = failoverReason(ann.Failover, localHealthy)
+		case backends[i].Reason == "":
+			backends[i].Reason = "scaled down: other Mappings in the Emissary group take weight"
 		}
 	}
-	localBackend := RouteBackend{Service: localKey, Configured: budget - configured, Effective: localShare, Healthy: localHealthy}
-	if !localHealthy {
+	localBackend := RouteBackend{Service: localKey, Configured: 100 - sumWeights(ann.Split), Effective: localShare, Healthy: localHealthy}
+	switch {
+	case localShare == localBackend.Configured:
+	case !localHealthy:
 		localBackend.Reason = "no ready endpoints in this cluster"
-	} else if localShare != localBackend.Configured {
+	case ann.Failover == ingress.FailoverLocalFirst && localShare == budget:
+		localBackend.Reason = "local-first: takes all traffic while it has ready endpoints"
+	case localShare > budget-configured:
 		localBackend.Reason = "takes the share of unhealthy remote backends"
+	default:
+		localBackend.Reason = "other Mappings in the Emissary group take part of the remainder"
 	}
 	r.Backends = append([]RouteBackend{localBackend}, backends...)
 
@@ -349,12 +412,13 @@ func (ix *routeIndex) route(m *ambv3.Mapping) (r Route) {
 	for _, c := range ann.DevRoutes {
 		t := targets[c]
 		r.Objects = append(r.Objects, Stamp(ix.sibling(m, ref, t.link, t.mirror, nil, ix.s.DevHeader, c)))
-		r.Backends = append(r.Backends, RouteBackend{Cluster: c, Service: ref.Namespace + "/" + t.mirror.Name, Healthy: ix.ready[t.mirror.Namespace+"/"+t.mirror.Name] > 0, Header: ix.s.DevHeader + ": " + c})
+		healthy, why := ix.remoteHealth(t.link, t.mirror)
+		r.Backends = append(r.Backends, RouteBackend{Cluster: c, Service: ref.Namespace + "/" + t.mirror.Name, Healthy: healthy, Reason: why, Header: ix.s.DevHeader + ": " + c})
 	}
 	for _, o := range r.Objects {
 		if msg := ix.hostBinding(m, o.(*ambv3.Mapping)); msg != "" {
 			problem(ReasonHostBinding, "%s", msg)
-			r.Objects = nil
+			r.Objects, r.Backends = nil, nil
 			return r
 		}
 	}
@@ -363,15 +427,42 @@ func (ix *routeIndex) route(m *ambv3.Mapping) (r Route) {
 		for i, cw := range split {
 			splitBackends = append(splitBackends, ingress.SplitBackend{Service: MirrorName(ref.Name, cw.Cluster), Weight: effective[i]})
 		}
-		ts, err := ingress.TrafficSplit(ix.s.TrafficSplitVersion, routeMeta(m, ref.Name, ""), ref.Name, splitBackends)
+		// The TrafficSplit lives with its Service, which may be in another
+		// namespace than the Mapping; an owner reference cannot cross
+		// namespaces, so then only the labels (and RouteOwned) tie it to
+		// its source.
+		meta := routeMeta(m, ref.Name, "")
+		if meta.Namespace = ref.Namespace; ref.Namespace != m.Namespace {
+			meta.OwnerReferences = nil
+		}
+		ts, err := ingress.TrafficSplit(ix.s.TrafficSplitVersion, meta, ref.Name, splitBackends)
 		if err != nil {
 			problem(ReasonUnsupportedMapping, "%v", err)
-			r.Objects = nil
+			r.Objects, r.Backends = nil, nil
 			return r
 		}
 		r.Objects = append(r.Objects, Stamp(ts))
 	}
 	return r
+}
+
+// remoteHealth says whether a remote backend can take traffic, and why not.
+func (ix *routeIndex) remoteHealth(link LinkHealth, mirror *corev1.Service) (bool, string) {
+	switch {
+	case !link.GatewayAlive && link.Mode != crossmapv1.ModeFlat:
+		return false, "gateway of cluster " + link.Cluster + " is dead"
+	case ix.ready[mirror.Namespace+"/"+mirror.Name] == 0:
+		return false, "no ready endpoints in cluster " + link.Cluster
+	}
+	return true, ""
+}
+
+func sumWeights(cws []ingress.ClusterWeight) int {
+	n := 0
+	for _, cw := range cws {
+		n += cw.Weight
+	}
+	return n
 }
 
 func weightsOf(cws []ingress.ClusterWeight) []int {
@@ -458,6 +549,22 @@ func gatewayHostname(ref ingress.ServiceRef, mirror *corev1.Service) string {
 	return ingress.GatewayHostname(ref.Namespace, ref.Name, corev1.ServicePort{Port: ref.Port}, 0)
 }
 
+// generatedBy returns the Mappings in the snapshot that the route role
+// generated for src.
+func (ix *routeIndex) generatedBy(src ObjectRef) []client.Object {
+	var out []client.Object
+	for _, g := range ix.s.Mappings {
+		l := g.Labels
+		if l[crossmapv1.LabelManagedBy] == crossmapv1.ManagedBy && l[crossmapv1.LabelRole] == RoleRoute &&
+			l[crossmapv1.LabelSourceNamespace] == src.Namespace && l[crossmapv1.LabelSourceName] == src.Name {
+			c := g.DeepCopy()
+			c.SetGroupVersionKind(ambv3.GroupVersion.WithKind("Mapping"))
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
 // groupOthers returns the Mappings Emissary would put in m's weighted group,
 // other than m and crossmap's own routes for m.
 func (ix *routeIndex) groupOthers(m *ambv3.Mapping) []*ambv3.Mapping {
@@ -468,6 +575,11 @@ func (ix *routeIndex) groupOthers(m *ambv3.Mapping) []*ambv3.Mapping {
 			continue
 		}
 		if o.Labels[crossmapv1.LabelRole] == RoleRoute && o.Labels[crossmapv1.LabelSourceNamespace] == m.Namespace && o.Labels[crossmapv1.LabelSourceName] == m.Name {
+			continue
+		}
+		// Emissary keeps shadow and host_redirect Mappings out of the
+		// weighted list (irhttpmappinggroup.py, add_mapping).
+		if ptr.Deref(o.Spec.Shadow, false) || ptr.Deref(o.Spec.HostRedirect, false) {
 			continue
 		}
 		if ix.groupKey(o) == key {
@@ -514,7 +626,8 @@ func (ix *routeIndex) groupKey(m *ambv3.Mapping) string {
 	}
 	if host == "" {
 		for _, h := range ix.s.Hosts {
-			if h.Spec == nil || h.Spec.MappingSelector == nil {
+			// Only the Hosts of the Mapping's own installation count.
+			if h.Spec == nil || h.Spec.MappingSelector == nil || !sharesID(h.Spec.AmbassadorID, ambassadorIDs(sp.AmbassadorID)) {
 				continue
 			}
 			if selectorMatches(h.Spec.MappingSelector, m.Labels) {
@@ -548,8 +661,11 @@ func ambassadorIDs(id []string) []string {
 // user's Mapping binds to, as far as labels decide it (the hostname is
 // copied, so it cannot differ).
 func (ix *routeIndex) hostBinding(user, gen *ambv3.Mapping) string {
-	for _, h := range ix.s.Hosts {
-		if h.Spec == nil || h.Spec.MappingSelector == nil {
+	hosts := slices.Clone(ix.s.Hosts)
+	slices.SortFunc(hosts, compareObjects)
+	for _, h := range hosts {
+		// Emissary ignores Hosts of other installations.
+		if h.Spec == nil || h.Spec.MappingSelector == nil || !sharesID(h.Spec.AmbassadorID, ambassadorIDs(user.Spec.AmbassadorID)) {
 			continue
 		}
 		u, g := selectorMatches(h.Spec.MappingSelector, user.Labels), selectorMatches(h.Spec.MappingSelector, gen.Labels)
@@ -561,12 +677,11 @@ func (ix *routeIndex) hostBinding(user, gen *ambv3.Mapping) string {
 	return ""
 }
 
+// selectorMatches is Emissary 3.10's mappingSelector test
+// (python/ambassador/ir/irutils.py, selector_matches): only matchLabels
+// count, and every one of them must be among the Mapping's labels.
 func selectorMatches(sel *metav1.LabelSelector, l map[string]string) bool {
-	s, err := metav1.LabelSelectorAsSelector(sel)
-	if err != nil {
-		return false
-	}
-	return s.Matches(labels.Set(l))
+	return labels.SelectorFromSet(sel.MatchLabels).Matches(labels.Set(l))
 }
 
 func isMirrorOf(mirror *corev1.Service, link LinkHealth, ref ingress.ServiceRef) bool {

@@ -66,10 +66,12 @@ func (a *Applier) Apply(ctx context.Context, p mapper.Plan) error {
 		}
 		uid := obj.GetUID()
 		err := a.Client.Delete(ctx, obj, client.Preconditions{UID: &uid})
-		a.Metrics.Writes.WithLabelValues("delete").Inc()
 		if err != nil && !apierrors.IsNotFound(err) {
 			errs = append(errs, fmt.Errorf("delete %s: %w", k, err))
 			continue
+		}
+		if err == nil {
+			a.Metrics.Writes.WithLabelValues("delete").Inc()
 		}
 		logger.V(1).Info("Deleted object", "object", k.String())
 	}

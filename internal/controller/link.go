@@ -23,6 +23,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/sets"
 	"k8s.io/client-go/tools/clientcmd"
+	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/event"
@@ -66,9 +67,10 @@ type LinkReconciler struct {
 	// Resolve looks up gateway DNS names; tests inject their own.
 	Resolve func(ctx context.Context, host string) ([]netip.Addr, error)
 
-	events  chan event.TypedGenericEvent[*crossmapv1.Link]
-	mu      sync.Mutex
-	remotes map[types.NamespacedName]*linkRuntime
+	events   chan event.TypedGenericEvent[*crossmapv1.Link]
+	stopping chan struct{}
+	mu       sync.Mutex
+	remotes  map[types.NamespacedName]*linkRuntime
 }
 
 // linkRuntime is what runs on behalf of one Link.
@@ -80,11 +82,71 @@ type linkRuntime struct {
 	// addrs is the last successful resolution of the gateway addresses:
 	// a failed DNS lookup keeps them rather than cutting traffic.
 	addrs []netip.Addr
+	// lags holds, per mirror Service (namespace/name), the propagation
+	// lag and time of its last change, for the status API.
+	lags map[string]syncRecord
+}
+
+type syncRecord struct {
+	lag time.Duration
+	at  time.Time
+}
+
+// recordLag notes the lag of every mirror the plan wrote.
+func (rt *linkRuntime) recordLag(p mapper.Plan, lag time.Duration, at time.Time) {
+	if rt.lags == nil {
+		rt.lags = map[string]syncRecord{}
+	}
+	for _, group := range [][]client.Object{p.Create, p.Update, p.Delete} {
+		for _, o := range group {
+			name := o.GetName()
+			if es, ok := o.(*discoveryv1.EndpointSlice); ok {
+				name = es.Labels[discoveryv1.LabelServiceName]
+			}
+			rt.lags[o.GetNamespace()+"/"+name] = syncRecord{lag: lag, at: at}
+		}
+	}
+}
+
+// services describes the mirrors in desired for the status API. mirrored
+// lists the mirror Services that are not in conflict.
+func (rt *linkRuntime) services(ref mapper.LinkRef, desired []client.Object, mirrored []string) []status.Service {
+	var out []status.Service
+	for _, d := range desired {
+		svc, ok := d.(*corev1.Service)
+		if !ok || !slices.Contains(mirrored, svc.Namespace+"/"+svc.Name) {
+			continue
+		}
+		s := status.Service{
+			Namespace: svc.Namespace, Name: svc.Name,
+			Link: ref.Namespace + "/" + ref.Name, Cluster: ref.Cluster, Mode: string(ref.Mode),
+			Source: svc.Labels[crossmapv1.LabelSourceNamespace] + "/" + svc.Labels[crossmapv1.LabelSourceName],
+		}
+		for _, o := range desired {
+			es, ok := o.(*discoveryv1.EndpointSlice)
+			if !ok || es.Namespace != svc.Namespace || es.Labels[discoveryv1.LabelServiceName] != svc.Name {
+				continue
+			}
+			for _, ep := range es.Endpoints {
+				s.Endpoints++
+				if ptr.Deref(ep.Conditions.Ready, true) {
+					s.ReadyEndpoints++
+				}
+			}
+		}
+		s.Ready = s.ReadyEndpoints > 0
+		if rec, ok := rt.lags[s.Key()]; ok {
+			s.Lag, s.LastSync = rec.lag.String(), rec.at
+		}
+		out = append(out, s)
+	}
+	return out
 }
 
 // SetupWithManager registers the import role with mgr.
 func (r *LinkReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	r.events = make(chan event.TypedGenericEvent[*crossmapv1.Link], 1024)
+	r.stopping = make(chan struct{})
 	r.remotes = map[types.NamespacedName]*linkRuntime{}
 	if r.Resolve == nil {
 		r.Resolve = func(ctx context.Context, host string) ([]netip.Addr, error) {
@@ -94,6 +156,7 @@ func (r *LinkReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	// Stop every Watcher and Prober when the manager stops.
 	if err := mgr.Add(manager.RunnableFunc(func(ctx context.Context) error {
 		<-ctx.Done()
+		close(r.stopping)
 		r.stopAll()
 		return nil
 	})); err != nil {
@@ -148,10 +211,16 @@ func linkOfMirror(_ context.Context, o client.Object) []reconcile.Request {
 }
 
 // notifier returns the callback remote Watchers and Probers use to wake the
-// Link up.
+// Link up. The send blocks only while the channel's buffer is full, and the
+// controller's channel source drains it into the work queue at once; a
+// wake-up is never dropped, since the Link it names might have no other.
 func (r *LinkReconciler) notifier(key types.NamespacedName) func() {
 	return func() {
-		r.events <- event.TypedGenericEvent[*crossmapv1.Link]{Object: &crossmapv1.Link{ObjectMeta: metav1.ObjectMeta{Namespace: key.Namespace, Name: key.Name}}}
+		select {
+		case r.events <- event.TypedGenericEvent[*crossmapv1.Link]{Object: &crossmapv1.Link{ObjectMeta: metav1.ObjectMeta{Namespace: key.Namespace, Name: key.Name}}}:
+		case <-r.stopping:
+			// The manager is stopping and nobody reads the channel.
+		}
 	}
 }
 
@@ -226,6 +295,9 @@ func (r *LinkReconciler) Reconcile(ctx context.Context, req reconcile.Request) (
 	for _, ns := range nsList.Items {
 		local.Insert(ns.Name)
 	}
+	// Every remote change that arrived before this point is in the caches
+	// read below: its lag ends when the plan built from them is written.
+	pendingSince := rt.watcher.TakePending()
 	desired, mirrored, problems := mapper.Import(mapper.ImportSnapshot{
 		Link:             ref,
 		GatewayAddresses: addrs,
@@ -277,6 +349,11 @@ func (r *LinkReconciler) Reconcile(ctx context.Context, req reconcile.Request) (
 		}
 		now := metav1.Now()
 		st.link.Status.LastSyncTime = &now
+		if !pendingSince.IsZero() {
+			lag := now.Sub(pendingSince)
+			r.Metrics.PropagationLag.WithLabelValues(req.String()).Observe(lag.Seconds())
+			rt.recordLag(plan, lag, now.Time)
+		}
 	} else if st.link.Status.LastSyncTime == nil {
 		now := metav1.Now()
 		st.link.Status.LastSyncTime = &now
@@ -284,6 +361,7 @@ func (r *LinkReconciler) Reconcile(ctx context.Context, req reconcile.Request) (
 	if st.link.Status.LastSyncTime != nil {
 		st.view.LastSync = st.link.Status.LastSyncTime.Time
 	}
+	r.Model.SetServices(req.String(), rt.services(ref, desired, st.view.MirroredServices))
 	switch {
 	case len(problems) > 0:
 		st.ready(metav1.ConditionFalse, problems[0].Reason, fmt.Sprintf("%d problem(s); first: %s", len(problems), problems[0].Message))
@@ -319,6 +397,8 @@ type linkState struct {
 	reason string
 }
 
+func (s *linkState) key() string { return s.link.Namespace + "/" + s.link.Name }
+
 func (s *linkState) set(typ string, st metav1.ConditionStatus, reason, msg string) {
 	meta.SetStatusCondition(&s.link.Status.Conditions, metav1.Condition{
 		Type: typ, Status: st, Reason: reason, Message: msg, ObservedGeneration: s.link.Generation,
@@ -345,13 +425,36 @@ func (r *LinkReconciler) writeStatus(ctx context.Context, st *linkState) error {
 	if equality.Semantic.DeepEqual(cur.Status, st.link.Status) || r.Applier.DryRun {
 		return nil
 	}
+	before := cur.Status.DeepCopy()
 	patch := client.MergeFrom(cur.DeepCopy())
 	cur.Status = st.link.Status
 	r.Metrics.Writes.WithLabelValues("status").Inc()
 	if err := r.Client.Status().Patch(ctx, &cur, patch); err != nil {
 		return fmt.Errorf("update link status: %w", err)
 	}
+	r.recordTransitions(ctx, &cur, before.Conditions)
 	return nil
+}
+
+// recordTransitions records an Event and a log line for every condition
+// whose status changed, so that "the gateway died at 10:42" can be read
+// from kubectl describe long after the condition has recovered.
+func (r *LinkReconciler) recordTransitions(ctx context.Context, link *crossmapv1.Link, before []metav1.Condition) {
+	for _, c := range link.Status.Conditions {
+		old := meta.FindStatusCondition(before, c.Type)
+		if old != nil && old.Status == c.Status {
+			continue
+		}
+		typ := corev1.EventTypeNormal
+		if c.Status != metav1.ConditionTrue {
+			typ = corev1.EventTypeWarning
+		}
+		if old == nil && c.Status == metav1.ConditionTrue {
+			continue // a Link that starts healthy is not news
+		}
+		log.FromContext(ctx).Info("Link condition changed", "condition", c.Type, "status", c.Status, "reason", c.Reason, "message", c.Message)
+		r.Reporter.Recorder.Eventf(link, typ, c.Reason, "%s is %s: %s", c.Type, c.Status, c.Message)
+	}
 }
 
 func linkRef(l *crossmapv1.Link) mapper.LinkRef {
@@ -416,7 +519,7 @@ func (r *LinkReconciler) ensureRuntime(ctx context.Context, link *crossmapv1.Lin
 	r.mu.Lock()
 	if rt != nil {
 		rt.watcher.Stop()
-		next.prober, next.probeKey, next.addrs = rt.prober, rt.probeKey, rt.addrs
+		next.prober, next.probeKey, next.addrs, next.lags = rt.prober, rt.probeKey, rt.addrs, rt.lags
 	}
 	r.remotes[key] = next
 	r.mu.Unlock()
@@ -494,6 +597,7 @@ func (r *LinkReconciler) probe(ctx context.Context, link *crossmapv1.Link, rt *l
 		r.mu.Unlock()
 		st.gateway(metav1.ConditionTrue, ReasonNotProbed, "no probe configured; the gateway is taken to be alive")
 		st.view.GatewayAlive = true
+		r.Metrics.GatewayAlive.WithLabelValues(st.key()).Set(1)
 		return true
 	}
 	cfg := remote.ProbeConfig{
@@ -520,8 +624,10 @@ func (r *LinkReconciler) probe(ctx context.Context, link *crossmapv1.Link, rt *l
 	res := p.Result()
 	st.view.GatewayProbed = res.Probed
 	st.view.GatewayAlive = res.Alive
+	r.Metrics.GatewayAlive.WithLabelValues(st.key()).Set(map[bool]float64{true: 1, false: 0}[res.Alive])
 	if res.Probed && res.Err == nil {
 		st.view.ProbeLatency = res.Latency.String()
+		r.Metrics.ProbeLatency.WithLabelValues(st.key()).Set(res.Latency.Seconds())
 	}
 	switch {
 	case !res.Alive:
@@ -549,6 +655,8 @@ func (r *LinkReconciler) forget(ctx context.Context, key types.NamespacedName) e
 	}
 	r.Model.DeleteLink(key.String())
 	r.Metrics.MirroredServices.DeleteLabelValues(key.String())
+	r.Metrics.GatewayAlive.DeleteLabelValues(key.String())
+	r.Metrics.ProbeLatency.DeleteLabelValues(key.String())
 	r.Reporter.Report(ctx, "link/"+key.String(), nil, func(mapper.Problem) client.Object { return nil })
 	owner := mapper.MirrorSelector(mapper.LinkRef{Namespace: key.Namespace, Name: key.Name})
 	owned, err := listOwned(ctx, r.Client, owner, &corev1.ServiceList{}, &discoveryv1.EndpointSliceList{})

@@ -12,6 +12,8 @@ import (
 	splitv1alpha1 "github.com/servicemeshinterface/smi-sdk-go/pkg/apis/split/v1alpha1"
 	splitv1alpha2 "github.com/servicemeshinterface/smi-sdk-go/pkg/apis/split/v1alpha2"
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
@@ -25,6 +27,7 @@ import (
 
 	crossmapv1 "github.com/crossmap/crossmap/internal/api/v1alpha1"
 	"github.com/crossmap/crossmap/internal/status"
+	"github.com/crossmap/crossmap/mapper"
 )
 
 // NewScheme returns a scheme with every type crossmap reads or writes.
@@ -74,6 +77,8 @@ func New(restCfg *rest.Config, cfg Config, deps Deps) (*Controller, error) {
 		Cache: cache.Options{ByObject: map[client.Object]cache.ByObject{
 			&corev1.Secret{}:   {Namespaces: map[string]cache.Config{cfg.Namespace: {}}},
 			&crossmapv1.Link{}: {Namespaces: map[string]cache.Config{cfg.Namespace: {}}},
+			// Only crossmap's own TrafficSplits: see RouteReconciler.splitList.
+			trafficSplitObject(cfg.TrafficSplitVersion): {Label: labels.SelectorFromSet(mapper.RouteSelector())},
 		}},
 		// The status API serves /metrics itself (issue #4); the manager's own
 		// metrics listener stays off so there is one port to expose.
@@ -123,7 +128,8 @@ func New(restCfg *rest.Config, cfg Config, deps Deps) (*Controller, error) {
 		}
 	}
 	if cfg.StatusAddr != "0" {
-		c.Status = &status.Server{Addr: cfg.StatusAddr, Model: c.Model, Ready: func() error {
+		gatherer, _ := deps.Registry.(prometheus.Gatherer)
+		c.Status = &status.Server{Addr: cfg.StatusAddr, Model: c.Model, Gatherer: gatherer, Ready: func() error {
 			if !mgr.GetCache().WaitForCacheSync(doneContext()) {
 				return fmt.Errorf("caches not synced yet")
 			}
@@ -134,6 +140,12 @@ func New(restCfg *rest.Config, cfg Config, deps Deps) (*Controller, error) {
 		}
 	}
 	return c, nil
+}
+
+func trafficSplitObject(version string) client.Object {
+	u := &unstructured.Unstructured{}
+	u.SetGroupVersionKind(trafficSplitGVK(version))
+	return u
 }
 
 func ptrDuration(d time.Duration) *time.Duration { return &d }

@@ -28,6 +28,13 @@ type Metrics struct {
 	// Failovers counts a remote backend's effective weight leaving its
 	// configured value (failover, or failback of local-first).
 	Failovers *prometheus.CounterVec
+	// GatewayAlive is 1 while a Link's gateway passes its probe.
+	GatewayAlive *prometheus.GaugeVec
+	// ProbeLatency is the latency of a Link's last successful probe.
+	ProbeLatency *prometheus.GaugeVec
+	// PropagationLag is the time from a remote change reaching crossmap to
+	// the mirrors being written.
+	PropagationLag *prometheus.HistogramVec
 }
 
 // NewMetrics creates the series and registers them with reg.
@@ -55,7 +62,17 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 	m.Failovers = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "crossmap_failovers_total", Help: "Times a remote backend's effective weight left its configured weight, by route and cluster.",
 	}, []string{"route", "cluster"})
-	for _, c := range []prometheus.Collector{m.Reconciles, m.Writes, m.PlanChanges, m.MirroredServices, m.Problems, m.RouteWeightChanges, m.Failovers} {
+	m.GatewayAlive = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "crossmap_gateway_alive", Help: "1 while the Link's remote gateway passes its probe (or has none), else 0.",
+	}, []string{"link"})
+	m.ProbeLatency = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "crossmap_probe_latency_seconds", Help: "Latency of the last successful gateway probe of each Link.",
+	}, []string{"link"})
+	m.PropagationLag = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name: "crossmap_propagation_lag_seconds", Help: "Time from a remote change reaching crossmap to the local mirrors being written.",
+		Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10},
+	}, []string{"link"})
+	for _, c := range []prometheus.Collector{m.Reconciles, m.Writes, m.PlanChanges, m.MirroredServices, m.Problems, m.RouteWeightChanges, m.Failovers, m.GatewayAlive, m.ProbeLatency, m.PropagationLag} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}

@@ -1,9 +1,11 @@
 package controller
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"slices"
+	"strings"
 
 	ambv3 "github.com/emissary-ingress/emissary/v3/pkg/api/getambassador.io/v3alpha1"
 	splitv1alpha1 "github.com/servicemeshinterface/smi-sdk-go/pkg/apis/split/v1alpha1"
@@ -11,6 +13,8 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -112,7 +116,7 @@ func (r *RouteReconciler) Reconcile(ctx context.Context, _ reconcile.Request) (r
 		}
 	}
 	r.sources = seen
-	r.recordWeights(views)
+	r.recordWeights(ctx, views)
 	r.Model.SetRoutes(views)
 
 	current, err := currentObjects(ctx, r.Client, desired, existing)
@@ -132,32 +136,79 @@ func (r *RouteReconciler) Reconcile(ctx context.Context, _ reconcile.Request) (r
 	return reconcile.Result{}, nil
 }
 
+// splitList is the list crossmap reads its own TrafficSplits into. It is
+// unstructured on purpose: the SMI CRD serves v1alpha1 and v1alpha2 of one
+// stored object without conversion, so a v1alpha1 TrafficSplit of somebody
+// else's (weight: 500m) cannot be decoded as a typed v1alpha2 one, and a
+// typed list would fail on it and stop every route.
 func (r *RouteReconciler) splitList() client.ObjectList {
-	if r.Config.TrafficSplitVersion == ingress.TrafficSplitV1alpha1 {
-		return &splitv1alpha1.TrafficSplitList{}
+	l := &unstructured.UnstructuredList{}
+	l.SetGroupVersionKind(trafficSplitGVK(r.Config.TrafficSplitVersion).GroupVersion().WithKind("TrafficSplitList"))
+	return l
+}
+
+func trafficSplitGVK(version string) schema.GroupVersionKind {
+	if version == ingress.TrafficSplitV1alpha1 {
+		return splitv1alpha1.SchemeGroupVersion.WithKind("TrafficSplit")
 	}
-	return &splitv1alpha2.TrafficSplitList{}
+	return splitv1alpha2.SchemeGroupVersion.WithKind("TrafficSplit")
 }
 
 // recordWeights counts effective weight changes and failovers against what
-// the model held before.
-func (r *RouteReconciler) recordWeights(views []status.Route) {
+// the model held before, and tells people: an Event on the Mapping and a
+// log line whenever its effective weights change.
+func (r *RouteReconciler) recordWeights(ctx context.Context, views []status.Route) {
 	for _, v := range views {
-		prev, _ := r.Model.Route(v.Key())
+		prev, known := r.Model.Route(v.Key())
 		before := map[string]mapper.RouteBackend{}
 		for _, b := range prev.Backends {
 			before[b.Cluster+"/"+b.Header] = b
 		}
+		changed, degraded := false, false
 		for _, b := range v.Backends {
 			old, ok := before[b.Cluster+"/"+b.Header]
 			if ok && old.Effective != b.Effective {
+				changed = true
 				r.Metrics.RouteWeightChanges.WithLabelValues(v.Key(), b.Cluster).Inc()
 			}
-			if b.Cluster != "" && b.Effective != b.Configured && (!ok || old.Effective == old.Configured) {
-				r.Metrics.Failovers.WithLabelValues(v.Key(), b.Cluster).Inc()
+			if b.Cluster != "" && b.Effective != b.Configured {
+				degraded = true
+				if !ok || old.Effective == old.Configured {
+					r.Metrics.Failovers.WithLabelValues(v.Key(), b.Cluster).Inc()
+				}
 			}
 		}
+		if !known || !changed {
+			continue
+		}
+		typ, reason := corev1.EventTypeNormal, "WeightsRestored"
+		if degraded {
+			typ, reason = corev1.EventTypeWarning, "Failover"
+		}
+		summary := weightSummary(v.Backends)
+		log.FromContext(ctx).Info("Route weights changed", "mapping", v.Key(), "weights", summary)
+		m := &ambv3.Mapping{}
+		m.Namespace, m.Name = v.Namespace, v.Name
+		r.Reporter.Recorder.Eventf(m, typ, reason, "effective weights now %s", summary)
 	}
+}
+
+// weightSummary reads like "local 100, east 0 (gateway of cluster east is
+// dead)".
+func weightSummary(bs []mapper.RouteBackend) string {
+	var parts []string
+	for _, b := range bs {
+		if b.Header != "" {
+			continue
+		}
+		name := cmp.Or(b.Cluster, "local")
+		part := fmt.Sprintf("%s %d", name, b.Effective)
+		if b.Reason != "" {
+			part += " (" + b.Reason + ")"
+		}
+		parts = append(parts, part)
+	}
+	return strings.Join(parts, ", ")
 }
 
 func (r *RouteReconciler) snapshot(ctx context.Context) (mapper.RouteSnapshot, error) {

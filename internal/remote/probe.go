@@ -19,8 +19,8 @@ type ProbeConfig struct {
 	Period           time.Duration
 	Timeout          time.Duration
 	FailureThreshold int
-	// Notify is called, without blocking, when the gateway turns alive or
-	// dead.
+	// Notify is called when the gateway turns alive or dead, on the
+	// probing goroutine: it must return promptly.
 	Notify func()
 	// Now is the clock; tests inject one.
 	Now func() time.Time

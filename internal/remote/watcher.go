@@ -53,6 +53,9 @@ type Watcher struct {
 
 	mu     sync.Mutex
 	health Health
+	// pending is when the oldest change not yet taken by TakePending
+	// arrived: the start of the propagation lag.
+	pending time.Time
 }
 
 // Start connects to the remote cluster described by cfg and starts watching.
@@ -93,9 +96,9 @@ func Start(ctx context.Context, cfg *rest.Config, opts Options) (*Watcher, error
 	w.slices = sliceFactory.Discovery().V1().EndpointSlices().Informer()
 	for _, inf := range []cache.SharedIndexInformer{w.services, w.slices} {
 		if _, err := inf.AddEventHandler(cache.ResourceEventHandlerFuncs{
-			AddFunc:    func(any) { w.changed() },
-			UpdateFunc: func(any, any) { w.changed() },
-			DeleteFunc: func(any) { w.changed() },
+			AddFunc:    func(any) { w.remoteChanged() },
+			UpdateFunc: func(any, any) { w.remoteChanged() },
+			DeleteFunc: func(any) { w.remoteChanged() },
 		}); err != nil {
 			cancel()
 			return nil, fmt.Errorf("watch remote cluster: %w", err)
@@ -171,6 +174,27 @@ func (w *Watcher) setHealth(ok bool, err error) {
 	if changed {
 		w.changed()
 	}
+}
+
+// remoteChanged records a change of a remote object.
+func (w *Watcher) remoteChanged() {
+	w.mu.Lock()
+	if w.pending.IsZero() {
+		w.pending = w.opts.Now()
+	}
+	w.mu.Unlock()
+	w.changed()
+}
+
+// TakePending returns when the oldest remote change not taken before
+// arrived (zero if none), and starts counting afresh. A reconcile takes it
+// before reading the caches, so every change it sees is counted once.
+func (w *Watcher) TakePending() time.Time {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	t := w.pending
+	w.pending = time.Time{}
+	return t
 }
 
 // changed records that something changed; forward passes it on.

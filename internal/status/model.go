@@ -29,6 +29,30 @@ type Link struct {
 // Key is the Link's namespace/name.
 func (l Link) Key() string { return l.Namespace + "/" + l.Name }
 
+// Service is what the status API shows of one mirrored Service.
+type Service struct {
+	Namespace string `json:"namespace"`
+	// Name is the mirror's name, <source name>-<cluster>.
+	Name string `json:"name"`
+	// Link is the namespace/name of the Link that owns the mirror.
+	Link    string `json:"link"`
+	Cluster string `json:"cluster"`
+	// Source is the namespace/name of the Service in the remote cluster.
+	Source string `json:"source"`
+	Mode   string `json:"mode"`
+	// Endpoints and ReadyEndpoints count the mirror's endpoints.
+	Endpoints      int  `json:"endpoints"`
+	ReadyEndpoints int  `json:"readyEndpoints"`
+	Ready          bool `json:"ready"`
+	// Lag is how long the last change of the mirror took from the remote
+	// change reaching crossmap to the mirror being written.
+	Lag      string    `json:"lag,omitempty"`
+	LastSync time.Time `json:"lastSync,omitzero"`
+}
+
+// Key is the mirror's namespace/name.
+func (s Service) Key() string { return s.Namespace + "/" + s.Name }
+
 // Problem is a mapper.Problem with the part of crossmap that found it.
 type Problem struct {
 	Source string `json:"source"`
@@ -54,6 +78,7 @@ func (r Route) Key() string { return r.Namespace + "/" + r.Name }
 // View is a consistent copy of the whole model.
 type View struct {
 	Links    []Link    `json:"links"`
+	Services []Service `json:"services"`
 	Routes   []Route   `json:"routes"`
 	Problems []Problem `json:"problems"`
 }
@@ -63,13 +88,14 @@ type View struct {
 type Model struct {
 	mu       sync.RWMutex
 	links    map[string]Link
+	services map[string][]Service // by Link key
 	routes   map[string]Route
 	problems map[string][]Problem
 }
 
 // NewModel returns an empty model.
 func NewModel() *Model {
-	return &Model{links: map[string]Link{}, routes: map[string]Route{}, problems: map[string][]Problem{}}
+	return &Model{links: map[string]Link{}, services: map[string][]Service{}, routes: map[string]Route{}, problems: map[string][]Problem{}}
 }
 
 // SetLink records l, replacing what was known of the same Link.
@@ -79,11 +105,26 @@ func (m *Model) SetLink(l Link) {
 	m.links[l.Key()] = l
 }
 
-// DeleteLink forgets a Link.
+// DeleteLink forgets a Link and its mirrors.
 func (m *Model) DeleteLink(key string) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	delete(m.links, key)
+	delete(m.services, key)
+}
+
+// SetServices replaces the mirrors of the Link linkKey.
+func (m *Model) SetServices(linkKey string, svcs []Service) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.services[linkKey] = slices.Clone(svcs)
+}
+
+// Services returns the mirrors of the Link linkKey.
+func (m *Model) Services(linkKey string) []Service {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	return slices.Clone(m.services[linkKey])
 }
 
 // SetRoutes replaces every route with routes.
@@ -147,13 +188,17 @@ func (m *Model) SetProblems(source string, found []mapper.Problem, now time.Time
 func (m *Model) View() View {
 	m.mu.RLock()
 	defer m.mu.RUnlock()
-	v := View{Links: []Link{}, Routes: []Route{}, Problems: []Problem{}}
+	v := View{Links: []Link{}, Services: []Service{}, Routes: []Route{}, Problems: []Problem{}}
 	for _, k := range slices.Sorted(maps.Keys(m.links)) {
 		l := m.links[k]
 		l.MirroredServices = slices.Clone(l.MirroredServices)
 		l.GatewayAddresses = slices.Clone(l.GatewayAddresses)
 		v.Links = append(v.Links, l)
 	}
+	for _, k := range slices.Sorted(maps.Keys(m.services)) {
+		v.Services = append(v.Services, m.services[k]...)
+	}
+	slices.SortFunc(v.Services, func(a, b Service) int { return cmp.Compare(a.Key(), b.Key()) })
 	for _, k := range slices.Sorted(maps.Keys(m.routes)) {
 		r := m.routes[k]
 		r.Backends = slices.Clone(r.Backends)
