@@ -10,6 +10,7 @@ import (
 
 	"github.com/go-logr/logr"
 	"github.com/gorilla/mux"
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // Server serves the model over HTTP. It is a manager Runnable that runs on
@@ -19,6 +20,9 @@ type Server struct {
 	Model *Model
 	// Ready reports whether the controller is ready; /readyz serves it.
 	Ready func() error
+	// Gatherer is what /metrics serves: controller-runtime's registry with
+	// crossmap's series on it.
+	Gatherer prometheus.Gatherer
 
 	listener net.Listener
 }
