@@ -130,7 +130,12 @@ func New(restCfg *rest.Config, cfg Config, deps Deps) (*Controller, error) {
 	if cfg.StatusAddr != "0" {
 		gatherer, _ := deps.Registry.(prometheus.Gatherer)
 		c.Status = &status.Server{Addr: cfg.StatusAddr, Model: c.Model, Gatherer: gatherer, Ready: func() error {
-			if !mgr.GetCache().WaitForCacheSync(doneContext()) {
+			// A short live wait, not an already-cancelled context: the
+			// cache is split per kind, and each part would pick at random
+			// between "synced" and "context done".
+			ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+			defer cancel()
+			if !mgr.GetCache().WaitForCacheSync(ctx) {
 				return fmt.Errorf("caches not synced yet")
 			}
 			return nil
@@ -150,11 +155,3 @@ func trafficSplitObject(version string) client.Object {
 
 func ptrDuration(d time.Duration) *time.Duration { return &d }
 func ptrBool(b bool) *bool                       { return &b }
-
-// doneContext is an already-cancelled context: WaitForCacheSync with it
-// answers "synced yet?" without waiting.
-func doneContext() context.Context {
-	ctx, cancel := context.WithCancel(context.Background())
-	cancel()
-	return ctx
-}
