@@ -25,6 +25,9 @@ func commands() []command {
 	return []command{
 		{"controller", "run the controller against a cluster", runController},
 		{"demo", "run the local two-cluster demo on real control planes", runDemo},
+		{"status", "show a running controller's Links, routes and problems", runStatus},
+		{"link", "link a remote cluster: read-only credentials there, a Link here", runLink},
+		{"check", "check that a cluster is ready for the controller", runCheck},
 	}
 }
 
