@@ -1,0 +1,608 @@
+package edge
+
+import (
+	"cmp"
+	"fmt"
+	"maps"
+	"net/http"
+	"net/url"
+	"regexp"
+	"slices"
+	"strings"
+	"time"
+
+	ambv3 "github.com/emissary-ingress/emissary/v3/pkg/api/getambassador.io/v3alpha1"
+	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
+
+	"github.com/crossmap/crossmap/mapper"
+)
+
+// Input is the snapshot the table is built from: the objects of one
+// cluster, as the edge's watch lists them. Nil entries are skipped. Build
+// neither keeps nor modifies them.
+type Input struct {
+	Mappings []*ambv3.Mapping
+	Hosts    []*ambv3.Host
+	Services []*corev1.Service
+	Slices   []*discoveryv1.EndpointSlice
+	// AmbassadorID is the installation the edge stands in for: Mappings
+	// and Hosts whose ambassador_id names none of these are ignored, as
+	// Emissary ignores them. Empty means "default", Emissary's own default.
+	AmbassadorID []string
+}
+
+// Problem is a Mapping (or Host) the edge does not route the way Emissary
+// would, or not at all: a field it does not implement, a group or Mapping
+// Emissary rejects, or a service it cannot resolve. Problems do not stop
+// the build; Message says what the edge does instead.
+type Problem struct {
+	Mapping string // namespace/name of the Mapping; empty for a Host problem
+	Host    string // namespace/name of the Host; empty for a Mapping problem
+	Field   string // the spec field as written in YAML, e.g. "regex_rewrite"; empty for the whole object
+	Message string
+}
+
+func (p Problem) String() string {
+	obj := "Mapping " + p.Mapping
+	if p.Host != "" {
+		obj = "Host " + p.Host
+	}
+	if p.Field != "" {
+		return fmt.Sprintf("%s: %s: %s", obj, p.Field, p.Message)
+	}
+	return fmt.Sprintf("%s: %s", obj, p.Message)
+}
+
+// DefaultTimeout is the request timeout of a Mapping without timeout_ms:
+// Emissary's default when the Module sets no cluster_request_timeout_ms
+// (envoy/v3/v3route.py).
+const DefaultTimeout = 3000 * time.Millisecond
+
+// Target is where Table.Route sends a request.
+type Target struct {
+	// Mapping is the namespace/name of the Mapping that routed it.
+	Mapping string
+	// Scheme is the upstream scheme, "http" or "https" (a service field
+	// with https://).
+	Scheme string
+	// Backend names the Service port, "namespace/name:port" ("" when the
+	// service field is not a Service): the key to round-robin on.
+	Backend string
+	// Endpoints are the ready endpoints, host:port, sorted. Empty means
+	// no healthy upstream: answer 503. Shared with the table: do not
+	// modify.
+	Endpoints []string
+	// Path is the path to send, percent-encoded, after the Mapping's
+	// rewrite; the query string is the request's. Rewritten says whether
+	// a rewrite applied.
+	Path      string
+	Rewritten bool
+	// Host is the Host header to send: host_rewrite, or "" to keep the
+	// request's.
+	Host string
+	// Timeout is the request timeout; 0 means none (timeout_ms: 0).
+	Timeout time.Duration
+	// Headers are add_request_headers, in the order to apply them. Shared
+	// with the table: do not modify.
+	Headers []AddedHeader
+}
+
+// AddedHeader is one of a Mapping's add_request_headers. Append adds the
+// value to any the request has (Emissary's default); otherwise the value
+// replaces them.
+type AddedHeader struct {
+	Name, Value string
+	Append      bool
+}
+
+// Table is the routing table of the dev edge. It is immutable once built,
+// and safe for concurrent use.
+type Table struct {
+	vhosts vhosts
+}
+
+// route is one Envoy route: a Mapping in its group.
+type route struct {
+	group     *group
+	mapping   string
+	numerator int // the route matches draws below it (runtime_fraction)
+	path      pathMatch
+	rewrite   string // prefix_rewrite; "" means none
+	hostRw    string
+	timeout   time.Duration
+	backend   backend
+	// addHeaders are the group's add_request_headers: Emissary merges
+	// them over the group and adds them on every route of it.
+	addHeaders []AddedHeader
+}
+
+// group is an Emissary mapping group (IRHTTPMappingGroup).
+type group struct {
+	key       string
+	weight    routeWeight
+	core      map[string]string // the first Mapping's core fields
+	host      string            // hostname glob for Host association; "" when none
+	hostRegex bool
+	kind      pathKind // from the first Mapping: the group's prefix_regex / prefix_exact
+	headers   []valueMatch
+	query     []valueMatch
+	redirect  string // the host_redirect Mapping, which makes the group route nothing
+	members   []*member
+	labels    map[string]string // the members' labels, merged
+	routes    []*route
+	mappings  []string // every Mapping that joined, for problems
+}
+
+// member is a Mapping that routes in its group.
+type member struct {
+	m      *ambv3.Mapping
+	name   string
+	qs     []kv
+	re     *regexp.Regexp // prefix_regex
+	weight *int
+}
+
+// Build turns a snapshot into a routing table, and reports what it cannot
+// route as Emissary would. It never fails: a Mapping it cannot use is
+// reported and left out. The problems are sorted.
+func Build(in Input) (*Table, []Problem) {
+	b := builder{groups: map[string]*group{}}
+	ids := in.AmbassadorID
+	if len(ids) == 0 {
+		ids = []string{"default"}
+	}
+	ours := func(aid ambv3.AmbassadorID) bool {
+		return slices.ContainsFunc(ids, aid.Matches)
+	}
+
+	// Hosts, in namespace/name order.
+	hosts := slices.DeleteFunc(slices.Clone(in.Hosts), func(h *ambv3.Host) bool {
+		return h == nil || !ours(hostID(h))
+	})
+	slices.SortFunc(hosts, func(a, b *ambv3.Host) int {
+		return cmp.Or(cmp.Compare(a.Namespace, b.Namespace), cmp.Compare(a.Name, b.Name))
+	})
+	var installed []*host
+	for _, h := range hosts {
+		installed = append(installed, newHost(h))
+		b.hostProblems(h)
+	}
+	vhostList := b.dedupeHosts(installed)
+	if len(installed) == 0 {
+		vhostList = []*host{defaultHost()}
+	}
+
+	// Mappings, in namespace/name order: the order Emissary is assumed
+	// to add them to groups in.
+	mappings := slices.DeleteFunc(slices.Clone(in.Mappings), func(m *ambv3.Mapping) bool {
+		return m == nil || !ours(m.Spec.AmbassadorID)
+	})
+	slices.SortFunc(mappings, func(a, b *ambv3.Mapping) int {
+		return cmp.Or(cmp.Compare(a.Namespace, b.Namespace), cmp.Compare(a.Name, b.Name))
+	})
+	for _, m := range mappings {
+		b.add(m, installed)
+	}
+
+	svcs := newServices(in.Services, in.Slices)
+	for _, g := range b.order {
+		b.finalize(g, svcs)
+	}
+
+	// ir.py, ordered_groups: reversed(sorted(groups, key=group_weight)).
+	// The sort is stable, so groups with equal weights come out in the
+	// reverse of the order they were made in: here, the group whose first
+	// Mapping sorts last by namespace/name comes first.
+	ordered := slices.Clone(b.order)
+	slices.SortStableFunc(ordered, func(a, b *group) int { return compareWeights(a.weight, b.weight) })
+	slices.Reverse(ordered)
+
+	served := map[*group]bool{}
+	for _, h := range vhostList {
+		for _, g := range ordered {
+			if len(g.routes) > 0 && h.accepts(g) {
+				h.routes = append(h.routes, g.routes...)
+				served[g] = true
+			}
+		}
+	}
+	for _, g := range b.order {
+		if len(g.routes) > 0 && !served[g] {
+			for _, r := range g.routes {
+				b.problem(r.mapping, "", "%s", noHostMessage(g, len(installed) == 0))
+			}
+		}
+	}
+
+	slices.SortFunc(b.problems, func(x, y Problem) int {
+		return cmp.Or(cmp.Compare(x.Mapping, y.Mapping), cmp.Compare(x.Host, y.Host), cmp.Compare(x.Field, y.Field), cmp.Compare(x.Message, y.Message))
+	})
+	return &Table{vhosts: newVhosts(vhostList)}, slices.Compact(b.problems)
+}
+
+func noHostMessage(g *group, defaultOnly bool) string {
+	switch {
+	case defaultOnly && g.host == "" && !g.hostRegex:
+		return "no Host serves it: the installation has no Host, and Emissary's default Host (hostname \"*\", no mappingSelector) takes only Mappings with a hostname; add hostname: \"*\""
+	case g.host == "" && !g.hostRegex:
+		return "no Host serves it: a Mapping without hostname binds only to Hosts whose mappingSelector its labels meet"
+	}
+	return fmt.Sprintf("no Host serves it: no Host's hostname matches %q with a mappingSelector its labels meet", g.host)
+}
+
+func hostID(h *ambv3.Host) ambv3.AmbassadorID {
+	if h.Spec == nil {
+		return nil
+	}
+	return h.Spec.AmbassadorID
+}
+
+// builder accumulates groups and problems.
+type builder struct {
+	groups   map[string]*group
+	order    []*group // in the order they were made
+	problems []Problem
+}
+
+func (b *builder) problem(mapping, field, format string, args ...any) {
+	b.problems = append(b.problems, Problem{Mapping: mapping, Field: field, Message: fmt.Sprintf(format, args...)})
+}
+
+// hostProblems reports what a Host asks for that the edge does not do.
+func (b *builder) hostProblems(h *ambv3.Host) {
+	name := objectName(h.Namespace, h.Name)
+	if h.Spec == nil {
+		h = &ambv3.Host{Spec: &ambv3.HostSpec{}}
+	}
+	p := func(field, msg string) {
+		b.problems = append(b.problems, Problem{Host: name, Field: field, Message: msg})
+	}
+	for field, set := range map[string]bool{"tlsSecret": h.Spec.TLSSecret != nil, "tls": h.Spec.TLS != nil, "tlsContext": h.Spec.TLSContext != nil} {
+		if set {
+			p(field, "not supported by the dev edge; Emissary would terminate TLS for "+cmp.Or(h.Spec.Hostname, "*")+", the dev edge serves cleartext HTTP only")
+		}
+	}
+	if rp := h.Spec.RequestPolicy; rp == nil || rp.Insecure.Action != "Route" {
+		action := "Redirect"
+		if rp != nil && rp.Insecure.Action != "" {
+			action = rp.Insecure.Action
+		}
+		verb := map[string]string{"Redirect": "redirect cleartext requests to HTTPS", "Reject": "reject cleartext requests"}[action]
+		p("requestPolicy", fmt.Sprintf("not supported by the dev edge; Emissary's insecure action here is %s: it would %s (unless X-Forwarded-Proto is https), the dev edge routes them", action, cmp.Or(verb, "not route cleartext requests")))
+	}
+}
+
+// dedupeHosts keeps one Host per hostname: Emissary makes one virtual host
+// per hostname, and a later Host replaces an earlier one with the same
+// hostname (envoy/v3/v3listener.py, V3Chain.add_httphost). The later one
+// here is the later by namespace/name.
+func (b *builder) dedupeHosts(hosts []*host) []*host {
+	byName := map[string]int{}
+	var out []*host
+	for _, h := range hosts {
+		if i, ok := byName[h.hostname]; ok {
+			b.problems = append(b.problems, Problem{Host: out[i].name, Field: "hostname", Message: fmt.Sprintf("Host %s has the same hostname %q; Emissary keeps one virtual host per hostname, and the dev edge keeps the later by namespace/name", h.name, h.hostname)})
+			out[i] = h
+			continue
+		}
+		byName[h.hostname] = len(out)
+		out = append(out, h)
+	}
+	return out
+}
+
+// add puts a Mapping in its group, as IRHTTPMapping's setup and
+// IRHTTPMappingGroup.add_mapping would.
+func (b *builder) add(m *ambv3.Mapping, hosts []*host) {
+	name := objectName(m.Namespace, m.Name)
+	sp := &m.Spec
+	fc := checkFields(m)
+	b.problems = append(b.problems, fc.problems...)
+	if fc.rejected != "" {
+		b.problem(name, "load_balancer", "%s", fc.rejected)
+		return
+	}
+	hdrs, host, hostRegex, deferred := matchHeaders(sp)
+	if deferred != "" {
+		b.problem(name, "", "Emissary rejects the Mapping: %s", deferred)
+		return
+	}
+	qs := matchQuery(sp)
+
+	// Envoy rejects a configuration with an invalid regex as a whole;
+	// the edge leaves out just the Mapping.
+	mem := &member{m: m, name: name, qs: qs, weight: sp.Weight}
+	if sp.PrefixRegex != nil && *sp.PrefixRegex {
+		re, err := fullMatch(sp.Prefix)
+		if err != nil {
+			b.problem(name, "prefix", "prefix_regex %q is not a valid RE2 regex (%v); Envoy would refuse the configuration, the dev edge leaves the Mapping out", sp.Prefix, err)
+			return
+		}
+		mem.re = re
+	}
+	headers, err := valueMatches(hdrs, true)
+	if err == nil {
+		_, err = valueMatches(qs, false)
+	}
+	if err != nil {
+		b.problem(name, "", "%v; Envoy would refuse the configuration, the dev edge leaves the Mapping out", err)
+		return
+	}
+
+	key := groupKey(sp, m.Labels, hdrs, qs, host, hosts)
+	core := coreFields(sp, hdrs)
+	g, ok := b.groups[key]
+	if !ok {
+		g = &group{
+			key:       key,
+			weight:    newRouteWeight(sp, hdrs, qs),
+			core:      core,
+			host:      host,
+			hostRegex: hostRegex,
+			headers:   headers,
+			labels:    map[string]string{},
+		}
+		switch {
+		case sp.PrefixRegex != nil && *sp.PrefixRegex:
+			g.kind = pathRegex
+		case sp.PrefixExact != nil && *sp.PrefixExact:
+			g.kind = pathExact
+		}
+		b.groups[key] = g
+		b.order = append(b.order, g)
+	}
+	if bad := coreMismatch(g.core, core); len(bad) > 0 {
+		b.problem(name, "", "Emissary rejects the Mapping from the group of %s: mismatched %s; Mappings in one group (same prefix, headers, query parameters, precedence) must agree on these fields", g.mappings[0], strings.Join(bad, ", "))
+		return
+	}
+	g.mappings = append(g.mappings, name)
+
+	switch {
+	case fc.shadow:
+		// Reported by checkFields. Emissary keeps a shadow apart from the
+		// group's Mappings: it mirrors their requests and takes none.
+	case fc.redirect:
+		switch {
+		case g.redirect != "":
+			b.problem(name, "host_redirect", "Emissary rejects a second host_redirect Mapping in the group of %s", g.redirect)
+		case len(g.members) > 0:
+			b.problem(name, "host_redirect", "Emissary rejects a host_redirect Mapping in a group that already has Mappings without host_redirect (%s)", g.members[0].name)
+		default:
+			g.redirect = name
+		}
+	default:
+		if g.redirect != "" {
+			b.problem(name, "", "Emissary rejects the Mapping: its group already has the host_redirect Mapping %s, which the dev edge does not route", g.redirect)
+			return
+		}
+		g.members = append(g.members, mem)
+		if w := newRouteWeight(sp, hdrs, qs); compareWeights(w, g.weight) > 0 {
+			g.weight = w
+		}
+	}
+}
+
+// valueMatches builds the Envoy matchers for headers (hostGlob: an exact
+// :authority is a glob) or query parameters.
+func valueMatches(kvs []kv, hostGlob bool) ([]valueMatch, error) {
+	var out []valueMatch
+	for _, h := range kvs {
+		vm := valueMatch{name: h.Name, value: h.Value}
+		switch {
+		case h.Regex:
+			re, err := fullMatch(h.Value)
+			if err != nil {
+				return nil, fmt.Errorf("the regex %q for %s is not a valid RE2 regex (%v)", h.Value, h.Name, err)
+			}
+			vm.kind, vm.re = matchRegex, re
+		case hostGlob && h.Name == ":authority":
+			// generate_headers: a hostname is a glob; "*" matches
+			// everything and is left out.
+			switch {
+			case h.Value == "*":
+				continue
+			case strings.HasPrefix(h.Value, "*"):
+				vm.kind, vm.value = matchSuffix, h.Value[1:]
+			case strings.HasSuffix(h.Value, "*"):
+				vm.kind, vm.value = matchPrefix, h.Value[:len(h.Value)-1]
+			}
+		}
+		out = append(out, vm)
+	}
+	return out, nil
+}
+
+// finalize is IRHTTPMappingGroup.finalize and V3Route: it weighs the
+// group's Mappings and makes their routes.
+func (b *builder) finalize(g *group, svcs services) {
+	if g.redirect != "" || len(g.members) == 0 {
+		return
+	}
+	// Flattened group settings: the members' labels (for Host
+	// association) and add_request_headers merge, later Mappings winning;
+	// case_sensitive and query_parameters are the last Mapping's that has
+	// them. Members of a group have equal route weights, so finalize's
+	// sort by route weight keeps the order they were added in.
+	var addHeaders map[string]ambv3.AddedHeader
+	var groupCase *bool
+	for _, mem := range g.members {
+		maps.Copy(g.labels, mem.m.Labels)
+		if h := mem.m.Spec.AddRequestHeaders; h != nil {
+			if addHeaders == nil {
+				addHeaders = map[string]ambv3.AddedHeader{}
+			}
+			maps.Copy(addHeaders, *h)
+		}
+		if c := mem.m.Spec.CaseSensitive; c != nil {
+			groupCase = c
+		}
+	}
+	last := g.members[len(g.members)-1]
+	g.query, _ = valueMatches(last.qs, false) // compiled once already in add
+	var added []AddedHeader
+	for _, k := range slices.Sorted(maps.Keys(addHeaders)) {
+		h := addHeaders[k]
+		added = append(added, AddedHeader{Name: k, Value: h.Value, Append: h.Append == nil || *h.Append})
+	}
+
+	// normalize_weights_in_mappings, through mapper.Shares.
+	gm := make([]mapper.GroupMember, len(g.members))
+	for i, mem := range g.members {
+		gm[i] = mapper.GroupMember{Name: mem.name, Weight: mem.weight}
+	}
+	shares, err := mapper.Shares(gm)
+	if err != nil {
+		for _, mem := range g.members {
+			b.problem(mem.name, "weight", "%s; Emissary rejects the group (%s), the dev edge routes none of it", strings.TrimPrefix(err.Error(), mapper.ErrInvalidGroup.Error()+": "), strings.Join(g.mappings, ", "))
+		}
+		return
+	}
+	// Envoy routes: weighted members first, then weightless ones, each in
+	// the order added; each matches the draws below its cumulative
+	// numerator that earlier routes did not take. Shares gives how many
+	// each takes, so the numerators are their running sums in that order.
+	order := make([]int, 0, len(g.members))
+	for i, mem := range g.members {
+		if mem.weight != nil || len(g.members) == 1 {
+			order = append(order, i)
+		}
+	}
+	for i, mem := range g.members {
+		if mem.weight == nil && len(g.members) > 1 {
+			order = append(order, i)
+		}
+	}
+	cum := 0
+	for _, i := range order {
+		mem := g.members[i]
+		cum += shares[i]
+		sp := &mem.m.Spec
+		rt := &route{
+			group:     g,
+			mapping:   mem.name,
+			numerator: cum,
+			path:      pathMatch{kind: g.kind, value: sp.Prefix, re: mem.re, caseSensitive: true},
+			rewrite:   "/",
+			hostRw:    sp.HostRewrite,
+			timeout:   DefaultTimeout,
+		}
+		if g.kind == pathRegex && rt.path.re == nil {
+			// A member that does not say prefix_regex in a regex group:
+			// its prefix is still matched as the group's regex.
+			re, err := fullMatch(sp.Prefix)
+			if err != nil {
+				b.problem(mem.name, "prefix", "the group's prefix_regex %q is not a valid RE2 regex (%v); the dev edge leaves the Mapping out", sp.Prefix, err)
+				continue
+			}
+			rt.path.re = re
+		}
+		// case_sensitive: the Mapping's, else the group's, else true.
+		if c := cmp.Or(sp.CaseSensitive, groupCase); c != nil {
+			rt.path.caseSensitive = *c
+		}
+		// rewrite defaults to "/"; "" turns it off; regex_rewrite turns
+		// it off too (irhttpmapping.py).
+		if sp.Rewrite != nil {
+			rt.rewrite = *sp.Rewrite
+		}
+		if sp.RegexRewrite != nil {
+			rt.rewrite = ""
+		}
+		if sp.Timeout != nil {
+			rt.timeout = sp.Timeout.Duration
+		}
+		be, problem := svcs.resolve(sp.Service, mem.m.Namespace)
+		if problem != "" {
+			b.problem(mem.name, "service", "%s", problem)
+		}
+		rt.backend = be
+		rt.addHeaders = added
+		g.routes = append(g.routes, rt)
+	}
+}
+
+// Route picks the route for r, as Envoy would with draw as the request's
+// random value (0 to 99; one per request, shared by every route): the
+// virtual host r's Host header selects, then the first of its routes whose
+// match holds and whose runtime fraction takes draw. In a weighted group
+// that is the member whose cumulative numerator first exceeds draw; draws
+// a group's weights leave over fall through to the routes after it.
+//
+// ok is false when no route matches (Envoy answers 404).
+func (t *Table) Route(r *http.Request, draw int) (target *Target, ok bool) {
+	if t == nil {
+		return nil, false
+	}
+	host := requestHost(r.Host)
+	vh := t.vhosts.find(host)
+	if vh == nil {
+		return nil, false
+	}
+	path := r.URL.EscapedPath()
+	var query url.Values
+	for _, rt := range vh.routes {
+		if draw >= rt.numerator {
+			continue
+		}
+		n, ok := rt.path.match(path)
+		if !ok || !headersMatch(rt.group.headers, r, host) {
+			continue
+		}
+		if len(rt.group.query) > 0 {
+			if query == nil {
+				// ParseQuery keeps what it can parse; Envoy also skips
+				// malformed pairs.
+				query, _ = url.ParseQuery(r.URL.RawQuery)
+			}
+			if !queryMatch(rt.group.query, query) {
+				continue
+			}
+		}
+		return rt.target(path, n), true
+	}
+	return nil, false
+}
+
+func headersMatch(ms []valueMatch, r *http.Request, host string) bool {
+	for i := range ms {
+		v, ok := header(r, host, ms[i].name)
+		if !ok || !ms[i].matches(v) {
+			return false
+		}
+	}
+	return true
+}
+
+func queryMatch(ms []valueMatch, q url.Values) bool {
+	for i := range ms {
+		v, ok := queryValue(q, ms[i].name)
+		if !ok || !ms[i].matches(v) {
+			return false
+		}
+	}
+	return true
+}
+
+// target is the Target for a request with path, of which the route's
+// match covered the first n bytes.
+func (rt *route) target(path string, n int) *Target {
+	t := &Target{
+		Mapping:   rt.mapping,
+		Scheme:    rt.backend.scheme,
+		Backend:   rt.backend.key,
+		Endpoints: rt.backend.endpoints,
+		Path:      path,
+		Host:      rt.hostRw,
+		Timeout:   rt.timeout,
+		Headers:   rt.addHeaders,
+	}
+	if rt.rewrite != "" {
+		// Envoy's prefix_rewrite replaces what the match covered: the
+		// prefix, or the whole path for a path or regex match.
+		t.Path, t.Rewritten = rt.rewrite+path[n:], true
+	}
+	return t
+}
+
+func objectName(namespace, name string) string { return namespace + "/" + name }
