@@ -24,7 +24,8 @@ type command struct {
 func commands() []command {
 	return []command{
 		{"controller", "run the controller against a cluster", runController},
-		{"demo", "run the local two-cluster demo on real control planes", runDemo},
+		{"edge", "run the dev edge: a Mapping-compatible HTTP edge (and gateway) for dev clusters", runEdge},
+		{"demo", "run the local multi-cluster demo on real control planes, with real requests", runDemo},
 		{"status", "show a running controller's Links, routes and problems", runStatus},
 		{"link", "link a remote cluster: read-only credentials there, a Link here", runLink},
 		{"check", "check that a cluster is ready for the controller", runCheck},

@@ -7,10 +7,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
+	"net"
 	"net/http"
-	"slices"
+	"net/netip"
+	"os"
+	"path/filepath"
 	"strings"
-	"text/tabwriter"
 	"time"
 
 	ambv3 "github.com/emissary-ingress/emissary/v3/pkg/api/getambassador.io/v3alpha1"
@@ -26,8 +29,10 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/log"
 
 	crossmapv1 "github.com/crossmap/crossmap/internal/api/v1alpha1"
+	"github.com/crossmap/crossmap/internal/cli"
 	"github.com/crossmap/crossmap/internal/controller"
-	"github.com/crossmap/crossmap/internal/status"
+	"github.com/crossmap/crossmap/internal/edgeserver"
+	"github.com/crossmap/crossmap/internal/netns"
 	"github.com/crossmap/crossmap/internal/testenv"
 )
 
@@ -36,59 +41,80 @@ type Options struct {
 	// Once runs the story, checks every step and returns; otherwise the
 	// demo keeps running for exploration until ctx ends.
 	Once bool
-	// StatusAddr is where west's status API listens.
-	StatusAddr string
-	// Out receives the story; Log receives the controllers' logs.
+	// SocketDir, when set, is where the demo bridges west's edge
+	// (edge.sock) and status API (status.sock) for the host to reach.
+	SocketDir string
+	// Requests is how many requests each traffic step sends.
+	Requests int
+	// Out receives the story; Log receives the components' logs.
 	Out io.Writer
 	Log logr.Logger
 }
 
-// The names the story uses, as in the Linkerd/Ambassador recipe.
+// The story's names and addresses. Every address is created by the demo on
+// the loopback device of its own network namespace.
 const (
 	appNamespace  = "test"
 	ctrlNamespace = "crossmap-system"
 	service       = "podinfo"
-	// gatewayIP stands for east's gateway address. It is in TEST-NET-1
-	// (RFC 5737) and the demo's Link has no probe, so nothing is ever sent
-	// to it: this part of the story is about the control plane.
-	gatewayIP = "192.0.2.10"
+	devCluster    = "dev-alice"
+	devHeader     = "x-crossmap-cluster"
+)
+
+var (
+	podAddr = map[string]netip.Addr{
+		"east":     netip.MustParseAddr("10.246.1.1"),
+		"west":     netip.MustParseAddr("10.246.2.1"),
+		devCluster: netip.MustParseAddr("10.246.3.1"),
+	}
+	gatewayAddr = map[string]netip.Addr{
+		"east":     netip.MustParseAddr("10.246.0.20"),
+		devCluster: netip.MustParseAddr("10.246.0.30"),
+	}
+)
+
+const (
+	gatewayPort = 4143
+	probePort   = 8877
 )
 
 // Run plays the story. It returns an error naming the first step that did
 // not behave as expected.
 func Run(ctx context.Context, o Options) error {
-	d := &demo{o: o}
+	if !netns.Inside() {
+		return errors.New("the demo must run inside its own network namespace (crossmap demo re-runs itself there)")
+	}
+	o.Requests = cmp.Or(o.Requests, 200)
+	d := &demo{o: o, clients: map[string]client.Client{}, gateways: map[string]func(){}}
 	start := time.Now()
-	d.say("Starting two real control planes, east and west (kube-apiserver + etcd, Emissary CRDs)...")
-	bed, err := testenv.Start(ctx, []string{"east", "west"}, testenv.Options{})
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	defer d.cleanup()
+
+	d.say("Starting three real control planes: west (edge traffic enters here), east, and %s (a developer's cluster)...", devCluster)
+	bed, err := testenv.Start(ctx, []string{"west", "east", devCluster}, testenv.Options{})
 	if err != nil {
 		return fmt.Errorf("start control planes: %w", err)
 	}
-	defer func() {
-		if err := bed.Stop(); err != nil {
-			d.say("stopping control planes: %v", err)
+	d.bed = bed
+	d.say("  up in %s", time.Since(start).Round(100*time.Millisecond))
+	for _, p := range bed.Planes {
+		if d.clients[p.Name], err = p.Client(controller.NewScheme()); err != nil {
+			return err
 		}
-	}()
-	d.say("  control planes up in %s", time.Since(start).Round(100*time.Millisecond))
-	scheme := controller.NewScheme()
-	if d.east, err = bed.Plane("east").Client(scheme); err != nil {
-		return err
 	}
-	if d.west, err = bed.Plane("west").Client(scheme); err != nil {
-		return err
-	}
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
 	for _, step := range []struct {
 		title string
 		run   func(context.Context) error
 	}{
-		{"Start crossmap in both clusters", func(ctx context.Context) error { return d.startControllers(ctx, bed) }},
-		{"east: export podinfo (kubectl label svc podinfo -n test crossmap.io/export=true)", d.export},
-		{"west: link east with read-only credentials (a Link plus its Secret)", func(ctx context.Context) error { return d.link(ctx, bed) }},
-		{"west: podinfo-east mirrors east's podinfo, pointing at east's gateway", d.mirrored},
-		{"east: podinfo's pods go unready; the mirror's endpoint follows", d.unready},
-		{"east: a port is added to podinfo; the mirror follows", d.addPort},
+		{"Start podinfo \"pods\" in every cluster, on addresses of the demo's own network", d.startPods},
+		{"Start crossmap in every cluster, the east and dev-alice gateways, and west's edge", d.startCrossmap},
+		{"east and dev-alice export podinfo; west links both (read-only credentials)", d.exportAndLink},
+		{"west: annotate the podinfo Mapping: crossmap.io/split: east=50, failover, dev route", d.annotate},
+		{fmt.Sprintf("%d requests through west's edge", o.Requests), d.split},
+		{"east's gateway dies: failover to west", d.failover},
+		{"east's gateway is back: the configured split returns", d.restore},
+		{"A request with " + devHeader + ": " + devCluster + " lands in the dev cluster", d.devRoute},
 		{"crossmap status", d.status},
 	} {
 		d.n++
@@ -101,222 +127,369 @@ func Run(ctx context.Context, o Options) error {
 	if o.Once {
 		return nil
 	}
-	d.say("\nStill running for you to explore:\n  status API: http://%s/status\n  west kubeconfig host: %s\nPress Ctrl-C to stop and clean up.", d.statusAddr, bed.Plane("west").Config.Host)
+	if o.SocketDir != "" {
+		if err := netns.Bridge(ctx, filepath.Join(o.SocketDir, "edge.sock"), d.edgeAddr); err != nil {
+			return err
+		}
+		if err := netns.Bridge(ctx, filepath.Join(o.SocketDir, "status.sock"), d.statusAddr); err != nil {
+			return err
+		}
+		d.say("\nStill running for you to explore (see the addresses above). Press Ctrl-C to stop and clean up.")
+	} else {
+		d.say("\nStill running: west's edge is http://%s, its status API http://%s (inside the demo's network namespace). Press Ctrl-C to stop.", d.edgeAddr, d.statusAddr)
+	}
 	<-ctx.Done()
-	d.say("\nStopping: controllers, then control planes.")
+	d.say("\nStopping: edges, controllers, podinfo, control planes.")
 	return nil
 }
 
 type demo struct {
-	o          Options
-	n          int
-	east, west client.Client
-	westCtl    *controller.Controller
+	o        Options
+	n        int
+	bed      *testenv.Bed
+	clients  map[string]client.Client
+	stops    []func()
+	gateways map[string]func()
+	westCtl  *controller.Controller
+	edgeAddr string
+	// statusAddr is west's status API.
 	statusAddr string
 }
 
 func (d *demo) say(format string, args ...any) { fmt.Fprintf(d.o.Out, format+"\n", args...) }
 
-func (d *demo) startControllers(ctx context.Context, bed *testenv.Bed) error {
-	for _, c := range []client.Client{d.east, d.west} {
+func (d *demo) cleanup() {
+	for i := len(d.stops) - 1; i >= 0; i-- {
+		d.stops[i]()
+	}
+	for _, stop := range d.gateways {
+		stop()
+	}
+	if d.bed != nil {
+		if err := d.bed.Stop(); err != nil {
+			d.say("stopping control planes: %v", err)
+		}
+	}
+}
+
+// run starts f in the background and remembers how to stop it.
+func (d *demo) run(ctx context.Context, name string, f func(context.Context) error) func() {
+	ctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		if err := f(ctx); err != nil {
+			d.o.Log.Error(err, "Component stopped", "component", name)
+		}
+	}()
+	stop := func() { cancel(); <-done }
+	return stop
+}
+
+func (d *demo) startPods(ctx context.Context) error {
+	dataDir, err := os.MkdirTemp("", "crossmap-demo-")
+	if err != nil {
+		return err
+	}
+	d.stops = append(d.stops, func() { os.RemoveAll(dataDir) })
+	for _, cluster := range []string{"west", "east", devCluster} {
+		addr := podAddr[cluster]
+		if err := netns.AddAddress(addr); err != nil {
+			return err
+		}
+		p, err := testenv.StartPodinfo(ctx, addr, cluster, filepath.Join(dataDir, cluster))
+		if err != nil {
+			return err
+		}
+		d.stops = append(d.stops, p.Stop)
+		c := d.clients[cluster]
 		for _, ns := range []string{appNamespace, ctrlNamespace} {
 			if err := c.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}); err != nil {
 				return err
 			}
 		}
+		svc := &corev1.Service{
+			ObjectMeta: metav1.ObjectMeta{Namespace: appNamespace, Name: service},
+			Spec: corev1.ServiceSpec{Selector: map[string]string{"app": service},
+				Ports: []corev1.ServicePort{{Name: "http", Port: 9898, TargetPort: intstr.FromInt32(9898)}}},
+		}
+		if err := c.Create(ctx, svc); err != nil {
+			return err
+		}
+		// No kube-controller-manager runs here: the demo writes the
+		// EndpointSlice Kubernetes would write for the pod.
+		if err := c.Create(ctx, &discoveryv1.EndpointSlice{
+			ObjectMeta:  metav1.ObjectMeta{Namespace: appNamespace, Name: service + "-pods", Labels: map[string]string{discoveryv1.LabelServiceName: service}},
+			AddressType: discoveryv1.AddressTypeIPv4,
+			Ports:       []discoveryv1.EndpointPort{{Name: ptr.To("http"), Port: ptr.To[int32](9898)}},
+			Endpoints:   []discoveryv1.Endpoint{{Addresses: []string{addr.String()}, Conditions: discoveryv1.EndpointConditions{Ready: ptr.To(true)}}},
+		}); err != nil {
+			return err
+		}
+		d.say("  %-9s podinfo on %s (Service test/podinfo)", cluster, p.Addr)
 	}
-	for _, plane := range bed.Planes {
+	return nil
+}
+
+func (d *demo) startCrossmap(ctx context.Context) error {
+	for _, plane := range d.bed.Planes {
 		cfg := controller.DefaultConfig()
 		cfg.ClusterName = plane.Name
 		cfg.Namespace = ctrlNamespace
 		cfg.RemoteHealthPeriod = time.Second
 		cfg.StatusAddr = "127.0.0.1:0"
-		if plane.Name == "west" {
-			cfg.StatusAddr = cmp.Or(d.o.StatusAddr, "127.0.0.1:0")
-		}
 		ctl, err := controller.New(plane.Config, cfg, controller.Deps{Registry: prometheus.NewRegistry(), Logger: d.o.Log.WithName(plane.Name)})
 		if err != nil {
 			return fmt.Errorf("create %s controller: %w", plane.Name, err)
 		}
 		addr, err := ctl.Status.Listen()
 		if err != nil {
-			return fmt.Errorf("listen for %s status API: %w", plane.Name, err)
+			return err
 		}
+		logger := d.o.Log.WithName(plane.Name)
+		d.stops = append(d.stops, d.run(log.IntoContext(ctx, logger), "crossmap "+plane.Name, ctl.Manager.Start))
 		if plane.Name == "west" {
 			d.westCtl, d.statusAddr = ctl, addr.String()
 		}
-		logger := d.o.Log.WithName(plane.Name)
-		go func() {
-			if err := ctl.Manager.Start(log.IntoContext(ctx, logger)); err != nil {
-				logger.Error(err, "Controller stopped")
+		d.say("  crossmap %-9s status API http://%s", plane.Name, addr)
+	}
+	for cluster := range gatewayAddr {
+		if err := d.startGateway(ctx, cluster); err != nil {
+			return err
+		}
+	}
+	edge, err := edgeserver.New(d.bed.Plane("west").Config, edgeserver.Config{Listen: "127.0.0.1:0", StatusAddr: "0", Name: "west-edge"}, d.o.Log.WithName("west-edge"))
+	if err != nil {
+		return err
+	}
+	d.edgeAddr = edge.Addr().String()
+	d.stops = append(d.stops, d.run(ctx, "west edge", edge.Start))
+	d.say("  west edge    http://%s (crossmap edge: routes like Emissary)", d.edgeAddr)
+	return nil
+}
+
+// startGateway runs crossmap's dev edge as cluster's cross-cluster gateway.
+func (d *demo) startGateway(ctx context.Context, cluster string) error {
+	addr := gatewayAddr[cluster]
+	if err := netns.AddAddress(addr); err != nil {
+		return err
+	}
+	gw, err := edgeserver.New(d.bed.Plane(cluster).Config, edgeserver.Config{
+		Listen: netip.AddrPortFrom(addr, gatewayPort).String(), StatusAddr: netip.AddrPortFrom(addr, probePort).String(), Name: cluster + "-gateway",
+	}, d.o.Log.WithName(cluster+"-gateway"))
+	if err != nil {
+		return err
+	}
+	d.gateways[cluster] = d.run(ctx, cluster+" gateway", gw.Start)
+	d.say("  %-9s gateway http://%s", cluster, gw.Addr())
+	return nil
+}
+
+func (d *demo) exportAndLink(ctx context.Context) error {
+	for cluster := range gatewayAddr {
+		c := d.clients[cluster]
+		var svc corev1.Service
+		if err := c.Get(ctx, client.ObjectKey{Namespace: appNamespace, Name: service}, &svc); err != nil {
+			return err
+		}
+		svc.Labels = map[string]string{crossmapv1.ExportLabel: "true"}
+		if err := c.Update(ctx, &svc); err != nil {
+			return err
+		}
+		kubeconfig, err := d.bed.Plane(cluster).ReadOnlyKubeconfig(ctx, "crossmap-west")
+		if err != nil {
+			return err
+		}
+		west := d.clients["west"]
+		if err := west.Create(ctx, &corev1.Secret{
+			ObjectMeta: metav1.ObjectMeta{Namespace: ctrlNamespace, Name: cluster + "-kubeconfig"},
+			Data:       map[string][]byte{crossmapv1.DefaultCredentialsKey: kubeconfig},
+		}); err != nil {
+			return err
+		}
+		if err := west.Create(ctx, &crossmapv1.Link{
+			ObjectMeta: metav1.ObjectMeta{Namespace: ctrlNamespace, Name: cluster},
+			Spec: crossmapv1.LinkSpec{
+				ClusterName:       cluster,
+				CredentialsSecret: crossmapv1.SecretKeyRef{Name: cluster + "-kubeconfig"},
+				Gateway:           crossmapv1.GatewaySpec{Addresses: []string{gatewayAddr[cluster].String()}, Port: gatewayPort},
+				Probe: &crossmapv1.ProbeSpec{Path: "/ready", Port: probePort, Period: metav1.Duration{Duration: 100 * time.Millisecond},
+					Timeout: metav1.Duration{Duration: 100 * time.Millisecond}, FailureThreshold: 2},
+			},
+		}); err != nil {
+			return err
+		}
+	}
+	return d.wait(ctx, "mirrors in west", func(ctx context.Context) error {
+		for cluster := range gatewayAddr {
+			var es discoveryv1.EndpointSliceList
+			if err := d.clients["west"].List(ctx, &es, client.InNamespace(appNamespace), client.MatchingLabels{discoveryv1.LabelServiceName: service + "-" + cluster}); err != nil {
+				return err
 			}
-		}()
-		d.say("  crossmap %-4s running (status API http://%s)", plane.Name, addr)
+			if len(es.Items) == 0 || len(es.Items[0].Endpoints) == 0 || !ptr.Deref(es.Items[0].Endpoints[0].Conditions.Ready, false) {
+				return fmt.Errorf("mirror %s-%s not ready yet", service, cluster)
+			}
+		}
+		for cluster := range gatewayAddr {
+			d.say("  west: Service test/%s-%s -> %s gateway %s:%d (ready)", service, cluster, cluster, gatewayAddr[cluster], gatewayPort)
+		}
+		return nil
+	})
+}
+
+func (d *demo) annotate(ctx context.Context) error {
+	west := d.clients["west"]
+	if err := west.Create(ctx, &ambv3.Host{
+		ObjectMeta: metav1.ObjectMeta{Namespace: appNamespace, Name: "edge"},
+		Spec:       &ambv3.HostSpec{Hostname: "*", AcmeProvider: &ambv3.ACMEProviderSpec{Authority: "none"}, RequestPolicy: &ambv3.RequestPolicy{Insecure: ambv3.InsecureRequestPolicy{Action: "Route"}}},
+	}); err != nil {
+		return err
+	}
+	m := &ambv3.Mapping{
+		ObjectMeta: metav1.ObjectMeta{Namespace: appNamespace, Name: service, Annotations: map[string]string{
+			"crossmap.io/split":      "east=50",
+			"crossmap.io/failover":   "weighted",
+			"crossmap.io/dev-routes": devCluster,
+		}},
+		Spec: ambv3.MappingSpec{Hostname: "*", Prefix: "/podinfo/", Service: "podinfo.test:9898"},
+	}
+	if err := west.Create(ctx, m); err != nil {
+		return err
+	}
+	return d.wait(ctx, "generated Mappings", func(ctx context.Context) error {
+		var sib ambv3.Mapping
+		if err := west.Get(ctx, client.ObjectKey{Namespace: appNamespace, Name: service + "-east"}, &sib); err != nil {
+			return err
+		}
+		if ptr.Deref(sib.Spec.Weight, -1) != 50 {
+			return fmt.Errorf("weight %v", sib.Spec.Weight)
+		}
+		d.say("  crossmap wrote Mapping test/%s: service %s, weight %d, host_rewrite %s", sib.Name, sib.Spec.Service, *sib.Spec.Weight, sib.Spec.HostRewrite)
+		d.say("  crossmap wrote Mapping test/%s-%s-dev: %s: %s -> %s-%s", service, devCluster, devHeader, devCluster, service, devCluster)
+		return nil
+	})
+}
+
+// hit sends n requests through west's edge and counts the answers by the
+// cluster podinfo says it runs in.
+func (d *demo) hit(n int, header map[string]string) map[string]int {
+	counts := map[string]int{}
+	c := &http.Client{Timeout: 3 * time.Second, Transport: &http.Transport{DisableKeepAlives: true, DialContext: (&net.Dialer{Timeout: time.Second}).DialContext}}
+	for range n {
+		counts[d.ask(c, header)]++
+	}
+	return counts
+}
+
+func (d *demo) ask(c *http.Client, header map[string]string) string {
+	req, _ := http.NewRequest(http.MethodGet, "http://"+d.edgeAddr+"/podinfo/", nil)
+	for k, v := range header {
+		req.Header.Set(k, v)
+	}
+	resp, err := c.Do(req)
+	if err != nil {
+		return "error"
+	}
+	defer resp.Body.Close()
+	var body struct {
+		Message string `json:"message"`
+	}
+	if resp.StatusCode != http.StatusOK || json.NewDecoder(resp.Body).Decode(&body) != nil {
+		return "error"
+	}
+	return body.Message
+}
+
+func (d *demo) report(counts map[string]int) {
+	var parts []string
+	for _, k := range []string{"west", "east", devCluster, "error"} {
+		if counts[k] > 0 {
+			parts = append(parts, fmt.Sprintf("%s %d", k, counts[k]))
+		}
+	}
+	d.say("  answered by: %s", strings.Join(parts, ", "))
+}
+
+func (d *demo) split(ctx context.Context) error {
+	// The edge picks up the generated Mappings within moments.
+	if err := d.wait(ctx, "both clusters answering", func(context.Context) error {
+		if c := d.hit(40, nil); c["east"] == 0 || c["west"] == 0 || c["error"] > 0 {
+			return fmt.Errorf("answers %v", c)
+		}
+		return nil
+	}); err != nil {
+		return err
+	}
+	n := d.o.Requests
+	c := d.hit(n, nil)
+	d.report(c)
+	// 50/50 within five standard deviations.
+	sigma := 0.5 * math.Sqrt(float64(n))
+	if c["error"] > 0 || math.Abs(float64(c["east"])-float64(n)/2) > 5*sigma {
+		return fmt.Errorf("split %v is not 50/50", c)
 	}
 	return nil
 }
 
-func (d *demo) export(ctx context.Context) error {
-	svc := &corev1.Service{
-		ObjectMeta: metav1.ObjectMeta{Namespace: appNamespace, Name: service,
-			Labels: map[string]string{crossmapv1.ExportLabel: "true"}},
-		Spec: corev1.ServiceSpec{
-			Selector: map[string]string{"app": service},
-			Ports:    []corev1.ServicePort{{Name: "http", Port: 9898, TargetPort: intstr.FromInt32(9898)}},
-		},
-	}
-	if err := d.east.Create(ctx, svc); err != nil {
-		return err
-	}
-	// No kube-controller-manager runs here, so the demo writes the
-	// EndpointSlice that Kubernetes would write for podinfo's two pods.
-	es := &discoveryv1.EndpointSlice{
-		ObjectMeta:  metav1.ObjectMeta{Namespace: appNamespace, Name: service + "-7xk2p", Labels: map[string]string{discoveryv1.LabelServiceName: service}},
-		AddressType: discoveryv1.AddressTypeIPv4,
-		Ports:       []discoveryv1.EndpointPort{{Name: ptr.To("http"), Port: ptr.To[int32](9898)}},
-		Endpoints: []discoveryv1.Endpoint{
-			{Addresses: []string{"10.244.1.5"}, Conditions: discoveryv1.EndpointConditions{Ready: ptr.To(true)}},
-			{Addresses: []string{"10.244.1.6"}, Conditions: discoveryv1.EndpointConditions{Ready: ptr.To(true)}},
-		},
-	}
-	if err := d.east.Create(ctx, es); err != nil {
-		return err
-	}
-	return d.wait(ctx, "east's gateway Mapping", func(ctx context.Context) error {
-		var m ambv3.Mapping
-		if err := d.east.Get(ctx, client.ObjectKey{Namespace: appNamespace, Name: service + "-gateway"}, &m); err != nil {
-			return err
-		}
-		d.say("  east wrote Mapping %s/%s: hostname %s -> service %s", m.Namespace, m.Name, m.Spec.Hostname, m.Spec.Service)
-		return nil
-	})
-}
-
-func (d *demo) link(ctx context.Context, bed *testenv.Bed) error {
-	kubeconfig, err := bed.Plane("east").ReadOnlyKubeconfig(ctx, "crossmap-west")
-	if err != nil {
-		return err
-	}
-	if err := d.west.Create(ctx, &corev1.Secret{
-		ObjectMeta: metav1.ObjectMeta{Namespace: ctrlNamespace, Name: "east-kubeconfig"},
-		Data:       map[string][]byte{crossmapv1.DefaultCredentialsKey: kubeconfig},
-	}); err != nil {
-		return err
-	}
-	return d.west.Create(ctx, &crossmapv1.Link{
-		ObjectMeta: metav1.ObjectMeta{Namespace: ctrlNamespace, Name: "east"},
-		Spec: crossmapv1.LinkSpec{
-			ClusterName:       "east",
-			CredentialsSecret: crossmapv1.SecretKeyRef{Name: "east-kubeconfig"},
-			Gateway:           crossmapv1.GatewaySpec{Addresses: []string{gatewayIP}, Port: crossmapv1.DefaultGatewayPort},
-		},
-	})
-}
-
-// mirror describes west's podinfo-east in one line per object.
-func (d *demo) mirror(ctx context.Context) (string, error) {
-	var svc corev1.Service
-	if err := d.west.Get(ctx, client.ObjectKey{Namespace: appNamespace, Name: service + "-east"}, &svc); err != nil {
-		return "", err
-	}
-	var ports []string
-	for _, p := range svc.Spec.Ports {
-		ports = append(ports, fmt.Sprintf("%s:%d", p.Name, p.Port))
-	}
-	var list discoveryv1.EndpointSliceList
-	if err := d.west.List(ctx, &list, client.InNamespace(appNamespace), client.MatchingLabels{discoveryv1.LabelServiceName: svc.Name}); err != nil {
-		return "", err
-	}
-	var eps []string
-	for _, es := range list.Items {
-		for _, ep := range es.Endpoints {
-			eps = append(eps, fmt.Sprintf("%s:%d ready=%t", ep.Addresses[0], ptr.Deref(es.Ports[0].Port, 0), ptr.Deref(ep.Conditions.Ready, true)))
-		}
-	}
-	return fmt.Sprintf("Service %s ports=[%s] selector=%v; endpoints=[%s]", svc.Name, strings.Join(ports, " "), svc.Spec.Selector, strings.Join(eps, " ")), nil
-}
-
-func (d *demo) waitMirror(ctx context.Context, want ...string) error {
-	return d.wait(ctx, "mirror "+strings.Join(want, ", "), func(ctx context.Context) error {
-		got, err := d.mirror(ctx)
-		if err != nil {
-			return err
-		}
-		for _, w := range want {
-			if !strings.Contains(got, w) {
-				return fmt.Errorf("mirror is %s", got)
+func (d *demo) failover(ctx context.Context) error {
+	killed := time.Now()
+	d.gateways["east"]()
+	delete(d.gateways, "east")
+	d.say("  east's gateway stopped at %s; probing every 100ms, dead after 2 failures", killed.Format("15:04:05.000"))
+	c := &http.Client{Timeout: time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
+	var doneAt time.Time
+	err := wait.PollUntilContextTimeout(ctx, 5*time.Millisecond, 30*time.Second, true, func(context.Context) (bool, error) {
+		// Failover is done when 20 requests in a row stay in west.
+		first := time.Now()
+		for range 20 {
+			if d.ask(c, nil) != "west" {
+				return false, nil
 			}
 		}
-		d.say("  west: %s", got)
+		doneAt = first
+		return true, nil
+	})
+	if err != nil {
+		return fmt.Errorf("no failover within 30s: %w", err)
+	}
+	d.say("  failover took %s: from the gateway dying to the first of 20 requests in a row answered by west", doneAt.Sub(killed).Round(time.Millisecond))
+	counts := d.hit(d.o.Requests, nil)
+	d.report(counts)
+	if counts["west"] != d.o.Requests {
+		return fmt.Errorf("after failover %v, want every request answered by west", counts)
+	}
+	return nil
+}
+
+func (d *demo) restore(ctx context.Context) error {
+	if err := d.startGateway(ctx, "east"); err != nil {
+		return err
+	}
+	return d.split(ctx)
+}
+
+func (d *demo) devRoute(ctx context.Context) error {
+	h := map[string]string{devHeader: devCluster}
+	return d.wait(ctx, "dev route", func(context.Context) error {
+		c := d.hit(10, h)
+		if c[devCluster] != 10 {
+			return fmt.Errorf("answers %v", c)
+		}
+		d.report(c)
 		return nil
 	})
-}
-
-func (d *demo) mirrored(ctx context.Context) error {
-	return d.waitMirror(ctx, "ports=[http:9898]", fmt.Sprintf("endpoints=[%s:%d ready=true]", gatewayIP, crossmapv1.DefaultGatewayPort))
-}
-
-func (d *demo) setReady(ctx context.Context, ready bool) error {
-	var es discoveryv1.EndpointSlice
-	if err := d.east.Get(ctx, client.ObjectKey{Namespace: appNamespace, Name: service + "-7xk2p"}, &es); err != nil {
-		return err
-	}
-	for i := range es.Endpoints {
-		es.Endpoints[i].Conditions.Ready = ptr.To(ready)
-	}
-	return d.east.Update(ctx, &es)
-}
-
-func (d *demo) unready(ctx context.Context) error {
-	if err := d.setReady(ctx, false); err != nil {
-		return err
-	}
-	if err := d.waitMirror(ctx, "ready=false"); err != nil {
-		return err
-	}
-	d.say("  east: podinfo's pods are ready again")
-	if err := d.setReady(ctx, true); err != nil {
-		return err
-	}
-	return d.waitMirror(ctx, "ready=true")
-}
-
-func (d *demo) addPort(ctx context.Context) error {
-	var svc corev1.Service
-	if err := d.east.Get(ctx, client.ObjectKey{Namespace: appNamespace, Name: service}, &svc); err != nil {
-		return err
-	}
-	svc.Spec.Ports = append(svc.Spec.Ports, corev1.ServicePort{Name: "grpc", Port: 9999, TargetPort: intstr.FromInt32(9999)})
-	if err := d.east.Update(ctx, &svc); err != nil {
-		return err
-	}
-	return d.waitMirror(ctx, "ports=[http:9898 grpc:9999]")
 }
 
 func (d *demo) status(ctx context.Context) error {
 	return d.wait(ctx, "status API", func(ctx context.Context) error {
-		req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+d.statusAddr+"/status", nil)
+		v, _, err := cli.FetchStatus(ctx, http.DefaultClient, "http://"+d.statusAddr)
 		if err != nil {
 			return err
 		}
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			return err
+		if len(v.Links) != 2 || len(v.Routes) != 1 {
+			return fmt.Errorf("status shows %d links and %d routes", len(v.Links), len(v.Routes))
 		}
-		defer resp.Body.Close()
-		var v status.View
-		if err := json.NewDecoder(resp.Body).Decode(&v); err != nil {
-			return err
-		}
-		if len(v.Links) != 1 || !slices.Contains(v.Links[0].MirroredServices, appNamespace+"/"+service+"-east") {
-			return fmt.Errorf("status shows %+v", v.Links)
-		}
-		tw := tabwriter.NewWriter(d.o.Out, 2, 4, 2, ' ', 0)
-		fmt.Fprintln(tw, "  LINK\tCLUSTER\tREACHABLE\tGATEWAY\tSERVICES\tPROBLEMS")
-		for _, l := range v.Links {
-			fmt.Fprintf(tw, "  %s\t%s\t%t\t%s\t%d\t%d\n", l.Key(), l.Cluster, l.RemoteReachable, strings.Join(l.GatewayAddresses, ","), len(l.MirroredServices), len(v.Problems))
-		}
-		return tw.Flush()
+		return cli.WriteStatusTable(d.o.Out, v)
 	})
 }
 
