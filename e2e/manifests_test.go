@@ -42,8 +42,6 @@ import (
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/log"
-	"sigs.k8s.io/kustomize/api/krusty"
-	"sigs.k8s.io/kustomize/kyaml/filesys"
 
 	crossmapv1 "github.com/crossmap/crossmap/internal/api/v1alpha1"
 	"github.com/crossmap/crossmap/internal/controller"
@@ -71,24 +69,11 @@ func manifestsDir(t *testing.T) string {
 // kustomizeBuild runs `kustomize build dir` and returns the objects.
 func kustomizeBuild(t *testing.T, dir string) []*unstructured.Unstructured {
 	t.Helper()
-	resMap, err := krusty.MakeKustomizer(krusty.MakeDefaultOptions()).Run(filesys.MakeFsOnDisk(), dir)
+	objs, err := testenv.Kustomize(dir)
 	if err != nil {
-		t.Fatalf("kustomize build %s: %v", dir, err)
+		t.Fatal(err)
 	}
-	var out []*unstructured.Unstructured
-	for _, r := range resMap.Resources() {
-		// Through JSON: Map() would hold ints, which unstructured cannot copy.
-		raw, err := r.MarshalJSON()
-		u := &unstructured.Unstructured{}
-		if err == nil {
-			err = u.UnmarshalJSON(raw)
-		}
-		if err != nil {
-			t.Fatalf("kustomize build %s: %s: %v", dir, r.CurId(), err)
-		}
-		out = append(out, u)
-	}
-	return out
+	return objs
 }
 
 // kustomizeOverlay writes a kustomization.yaml into a fresh directory and builds it.

@@ -21,8 +21,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -67,7 +67,9 @@ var (
 		"west":     netip.MustParseAddr("10.246.2.1"),
 		devCluster: netip.MustParseAddr("10.246.3.1"),
 	}
-	gatewayAddr = map[string]netip.Addr{
+	// remoteClusters are linked from west, in the order the story tells.
+	remoteClusters = []string{"east", devCluster}
+	gatewayAddr    = map[string]netip.Addr{
 		"east":     netip.MustParseAddr("10.246.0.20"),
 		devCluster: netip.MustParseAddr("10.246.0.30"),
 	}
@@ -109,8 +111,8 @@ func Run(ctx context.Context, o Options) error {
 	}{
 		{"Start podinfo \"pods\" in every cluster, on addresses of the demo's own network", d.startPods},
 		{"Start crossmap in every cluster, the east and dev-alice gateways, and west's edge", d.startCrossmap},
-		{"east and dev-alice export podinfo; west links both (read-only credentials)", d.exportAndLink},
-		{"west: annotate the podinfo Mapping: crossmap.io/split: east=50, failover, dev route", d.annotate},
+		{"Apply manifests/samples: east's to east and dev-alice, west's to west", d.applySamples},
+		{"Wire the samples to this machine: pod endpoints, read-only credentials, gateway addresses, a dev route", d.wire},
 		{fmt.Sprintf("%d requests through west's edge", o.Requests), d.split},
 		{"east's gateway dies: failover to west", d.failover},
 		{"east's gateway is back: the configured split returns", d.restore},
@@ -202,31 +204,7 @@ func (d *demo) startPods(ctx context.Context) error {
 			return err
 		}
 		d.stops = append(d.stops, p.Stop)
-		c := d.clients[cluster]
-		for _, ns := range []string{appNamespace, ctrlNamespace} {
-			if err := c.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}); err != nil {
-				return err
-			}
-		}
-		svc := &corev1.Service{
-			ObjectMeta: metav1.ObjectMeta{Namespace: appNamespace, Name: service},
-			Spec: corev1.ServiceSpec{Selector: map[string]string{"app": service},
-				Ports: []corev1.ServicePort{{Name: "http", Port: 9898, TargetPort: intstr.FromInt32(9898)}}},
-		}
-		if err := c.Create(ctx, svc); err != nil {
-			return err
-		}
-		// No kube-controller-manager runs here: the demo writes the
-		// EndpointSlice Kubernetes would write for the pod.
-		if err := c.Create(ctx, &discoveryv1.EndpointSlice{
-			ObjectMeta:  metav1.ObjectMeta{Namespace: appNamespace, Name: service + "-pods", Labels: map[string]string{discoveryv1.LabelServiceName: service}},
-			AddressType: discoveryv1.AddressTypeIPv4,
-			Ports:       []discoveryv1.EndpointPort{{Name: ptr.To("http"), Port: ptr.To[int32](9898)}},
-			Endpoints:   []discoveryv1.Endpoint{{Addresses: []string{addr.String()}, Conditions: discoveryv1.EndpointConditions{Ready: ptr.To(true)}}},
-		}); err != nil {
-			return err
-		}
-		d.say("  %-9s podinfo on %s (Service test/podinfo)", cluster, p.Addr)
+		d.say("  %-9s podinfo on %s", cluster, p.Addr)
 	}
 	return nil
 }
@@ -253,7 +231,7 @@ func (d *demo) startCrossmap(ctx context.Context) error {
 		}
 		d.say("  crossmap %-9s status API http://%s", plane.Name, addr)
 	}
-	for cluster := range gatewayAddr {
+	for _, cluster := range remoteClusters {
 		if err := d.startGateway(ctx, cluster); err != nil {
 			return err
 		}
@@ -285,87 +263,121 @@ func (d *demo) startGateway(ctx context.Context, cluster string) error {
 	return nil
 }
 
-func (d *demo) exportAndLink(ctx context.Context) error {
-	for cluster := range gatewayAddr {
-		c := d.clients[cluster]
-		var svc corev1.Service
-		if err := c.Get(ctx, client.ObjectKey{Namespace: appNamespace, Name: service}, &svc); err != nil {
+func (d *demo) applySamples(ctx context.Context) error {
+	root, err := testenv.RepoRoot()
+	if err != nil {
+		return err
+	}
+	for _, cluster := range []string{"west", "east", devCluster} {
+		if err := d.clients[cluster].Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ctrlNamespace}}); err != nil {
 			return err
 		}
-		svc.Labels = map[string]string{crossmapv1.ExportLabel: "true"}
-		if err := c.Update(ctx, &svc); err != nil {
+		sample := map[bool]string{true: "west", false: "east"}[cluster == "west"]
+		objs, err := testenv.Kustomize(filepath.Join(root, "manifests", "samples", sample))
+		if err != nil {
 			return err
 		}
+		if err := testenv.Apply(ctx, d.clients[cluster], "crossmap-demo", objs); err != nil {
+			return err
+		}
+		var names []string
+		for _, o := range objs {
+			names = append(names, o.GetKind()+" "+o.GetName())
+		}
+		d.say("  %-9s manifests/samples/%s: %s", cluster, sample, strings.Join(names, ", "))
+	}
+	d.say("  (no kubelet runs here: the podinfo processes above stand in for the Deployments' pods)")
+	return nil
+}
+
+// wire does what a real cluster and its operators would: it writes the
+// EndpointSlices of podinfo's pods (no kube-controller-manager runs here),
+// links west to east and dev-alice with read-only credentials
+// (`crossmap link` in real life), points the Links at the gateways of this
+// network with a fast probe, and adds the developer's dev route.
+func (d *demo) wire(ctx context.Context) error {
+	for _, cluster := range []string{"west", "east", devCluster} {
+		addr := podAddr[cluster]
+		if err := d.clients[cluster].Create(ctx, &discoveryv1.EndpointSlice{
+			ObjectMeta:  metav1.ObjectMeta{Namespace: appNamespace, Name: service + "-pods", Labels: map[string]string{discoveryv1.LabelServiceName: service}},
+			AddressType: discoveryv1.AddressTypeIPv4,
+			Ports:       []discoveryv1.EndpointPort{{Name: ptr.To("http"), Port: ptr.To[int32](9898)}},
+			Endpoints:   []discoveryv1.Endpoint{{Addresses: []string{addr.String()}, Conditions: discoveryv1.EndpointConditions{Ready: ptr.To(true)}}},
+		}); err != nil {
+			return err
+		}
+	}
+	west := d.clients["west"]
+	for _, cluster := range remoteClusters {
 		kubeconfig, err := d.bed.Plane(cluster).ReadOnlyKubeconfig(ctx, "crossmap-west")
 		if err != nil {
 			return err
 		}
-		west := d.clients["west"]
 		if err := west.Create(ctx, &corev1.Secret{
 			ObjectMeta: metav1.ObjectMeta{Namespace: ctrlNamespace, Name: cluster + "-kubeconfig"},
 			Data:       map[string][]byte{crossmapv1.DefaultCredentialsKey: kubeconfig},
 		}); err != nil {
 			return err
 		}
-		if err := west.Create(ctx, &crossmapv1.Link{
-			ObjectMeta: metav1.ObjectMeta{Namespace: ctrlNamespace, Name: cluster},
-			Spec: crossmapv1.LinkSpec{
-				ClusterName:       cluster,
-				CredentialsSecret: crossmapv1.SecretKeyRef{Name: cluster + "-kubeconfig"},
-				Gateway:           crossmapv1.GatewaySpec{Addresses: []string{gatewayAddr[cluster].String()}, Port: gatewayPort},
-				Probe: &crossmapv1.ProbeSpec{Path: "/ready", Port: probePort, Period: metav1.Duration{Duration: 100 * time.Millisecond},
-					Timeout: metav1.Duration{Duration: 100 * time.Millisecond}, FailureThreshold: 2},
-			},
-		}); err != nil {
+		link := &crossmapv1.Link{ObjectMeta: metav1.ObjectMeta{Namespace: ctrlNamespace, Name: cluster}}
+		if err := west.Get(ctx, client.ObjectKeyFromObject(link), link); err != nil && !apierrors.IsNotFound(err) {
 			return err
 		}
+		link.Spec.ClusterName = cluster
+		link.Spec.CredentialsSecret = crossmapv1.SecretKeyRef{Name: cluster + "-kubeconfig"}
+		link.Spec.Gateway = crossmapv1.GatewaySpec{Addresses: []string{gatewayAddr[cluster].String()}, Port: gatewayPort}
+		link.Spec.Probe = &crossmapv1.ProbeSpec{Path: "/ready", Port: probePort, Period: metav1.Duration{Duration: 100 * time.Millisecond},
+			Timeout: metav1.Duration{Duration: 100 * time.Millisecond}, FailureThreshold: 2}
+		if link.ResourceVersion == "" {
+			err = west.Create(ctx, link)
+		} else {
+			err = west.Update(ctx, link)
+		}
+		if err != nil {
+			return err
+		}
+		d.say("  west: Link %s -> gateway %s:%d, probe :%d/ready every 100ms", cluster, gatewayAddr[cluster], gatewayPort, probePort)
 	}
-	return d.wait(ctx, "mirrors in west", func(ctx context.Context) error {
-		for cluster := range gatewayAddr {
+	var m ambv3.Mapping
+	if err := west.Get(ctx, client.ObjectKey{Namespace: appNamespace, Name: service}, &m); err != nil {
+		return err
+	}
+	m.Annotations["crossmap.io/dev-routes"] = devCluster
+	if err := west.Update(ctx, &m); err != nil {
+		return err
+	}
+	d.say("  west: Mapping test/podinfo annotated crossmap.io/split=%s, failover=%s, dev-routes=%s",
+		m.Annotations["crossmap.io/split"], m.Annotations["crossmap.io/failover"], devCluster)
+	if err := d.wait(ctx, "mirrors in west", func(ctx context.Context) error {
+		for _, cluster := range remoteClusters {
 			var es discoveryv1.EndpointSliceList
-			if err := d.clients["west"].List(ctx, &es, client.InNamespace(appNamespace), client.MatchingLabels{discoveryv1.LabelServiceName: service + "-" + cluster}); err != nil {
+			if err := west.List(ctx, &es, client.InNamespace(appNamespace), client.MatchingLabels{discoveryv1.LabelServiceName: service + "-" + cluster}); err != nil {
 				return err
 			}
 			if len(es.Items) == 0 || len(es.Items[0].Endpoints) == 0 || !ptr.Deref(es.Items[0].Endpoints[0].Conditions.Ready, false) {
 				return fmt.Errorf("mirror %s-%s not ready yet", service, cluster)
 			}
 		}
-		for cluster := range gatewayAddr {
-			d.say("  west: Service test/%s-%s -> %s gateway %s:%d (ready)", service, cluster, cluster, gatewayAddr[cluster], gatewayPort)
-		}
 		return nil
-	})
-}
-
-func (d *demo) annotate(ctx context.Context) error {
-	west := d.clients["west"]
-	if err := west.Create(ctx, &ambv3.Host{
-		ObjectMeta: metav1.ObjectMeta{Namespace: appNamespace, Name: "edge"},
-		Spec:       &ambv3.HostSpec{Hostname: "*", AcmeProvider: &ambv3.ACMEProviderSpec{Authority: "none"}, RequestPolicy: &ambv3.RequestPolicy{Insecure: ambv3.InsecureRequestPolicy{Action: "Route"}}},
 	}); err != nil {
 		return err
 	}
-	m := &ambv3.Mapping{
-		ObjectMeta: metav1.ObjectMeta{Namespace: appNamespace, Name: service, Annotations: map[string]string{
-			"crossmap.io/split":      "east=50",
-			"crossmap.io/failover":   "weighted",
-			"crossmap.io/dev-routes": devCluster,
-		}},
-		Spec: ambv3.MappingSpec{Hostname: "*", Prefix: "/podinfo/", Service: "podinfo.test:9898"},
-	}
-	if err := west.Create(ctx, m); err != nil {
-		return err
+	for _, cluster := range remoteClusters {
+		d.say("  crossmap wrote Service test/%s-%s -> %s's gateway (ready)", service, cluster, cluster)
 	}
 	return d.wait(ctx, "generated Mappings", func(ctx context.Context) error {
-		var sib ambv3.Mapping
+		var sib, dev ambv3.Mapping
 		if err := west.Get(ctx, client.ObjectKey{Namespace: appNamespace, Name: service + "-east"}, &sib); err != nil {
+			return err
+		}
+		if err := west.Get(ctx, client.ObjectKey{Namespace: appNamespace, Name: service + "-" + devCluster + "-dev"}, &dev); err != nil {
 			return err
 		}
 		if ptr.Deref(sib.Spec.Weight, -1) != 50 {
 			return fmt.Errorf("weight %v", sib.Spec.Weight)
 		}
 		d.say("  crossmap wrote Mapping test/%s: service %s, weight %d, host_rewrite %s", sib.Name, sib.Spec.Service, *sib.Spec.Weight, sib.Spec.HostRewrite)
-		d.say("  crossmap wrote Mapping test/%s-%s-dev: %s: %s -> %s-%s", service, devCluster, devHeader, devCluster, service, devCluster)
+		d.say("  crossmap wrote Mapping test/%s: %s: %s -> %s", dev.Name, devHeader, devCluster, dev.Spec.Service)
 		return nil
 	})
 }
