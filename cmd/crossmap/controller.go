@@ -6,7 +6,6 @@ import (
 	"io"
 
 	"go.uber.org/zap/zapcore"
-	"k8s.io/client-go/tools/clientcmd"
 	ctrl "sigs.k8s.io/controller-runtime"
 
 	"github.com/crossmap/crossmap/internal/controller"
@@ -21,8 +20,7 @@ func runController(ctx context.Context, args []string, _, stderr io.Writer) erro
     (<service>-<cluster>) with EndpointSlices pointing at its gateway (or pods).
 The status API serves /status, /healthz and /readyz on --status-addr.`, stderr)
 	cfg.BindFlags(fs)
-	kubeconfig := fs.String("kubeconfig", "", "kubeconfig file; default: in-cluster config, then $KUBECONFIG, then ~/.kube/config")
-	kubecontext := fs.String("context", "", "kubeconfig context to use")
+	cluster := bindCluster(fs)
 	level := &logLevel{level: zapcore.InfoLevel}
 	fs.Var(level, "log-level", "log level: debug, info or error")
 	if err := fs.Parse(args); err != nil {
@@ -35,15 +33,9 @@ The status API serves /status, /healthz and /readyz on --status-addr.`, stderr)
 		return err
 	}
 	setupLogging(level.level, stderr)
-	rules := clientcmd.NewDefaultClientConfigLoadingRules()
-	rules.ExplicitPath = *kubeconfig
-	restCfg, err := clientcmd.NewNonInteractiveDeferredLoadingClientConfig(rules,
-		&clientcmd.ConfigOverrides{CurrentContext: *kubecontext}).ClientConfig()
-	if err != nil && *kubeconfig == "" {
-		restCfg, err = ctrl.GetConfig()
-	}
+	restCfg, err := cluster.restConfig()
 	if err != nil {
-		return fmt.Errorf("load kubeconfig: %w", err)
+		return err
 	}
 	c, err := controller.New(restCfg, cfg, controller.Deps{})
 	if err != nil {

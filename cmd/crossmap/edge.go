@@ -6,7 +6,6 @@ import (
 	"io"
 
 	"go.uber.org/zap/zapcore"
-	"k8s.io/client-go/tools/clientcmd"
 	ctrl "sigs.k8s.io/controller-runtime"
 
 	"github.com/crossmap/crossmap/internal/edgeserver"
@@ -29,8 +28,7 @@ Host crossmap writes. Fields it does not honour are logged and listed at
 		ids = append(ids, s)
 		return nil
 	})
-	kubeconfig := fs.String("kubeconfig", "", "kubeconfig file; default: in-cluster config, then $KUBECONFIG, then ~/.kube/config")
-	kubecontext := fs.String("context", "", "kubeconfig context to use")
+	cluster := bindCluster(fs)
 	level := &logLevel{level: zapcore.InfoLevel}
 	fs.Var(level, "log-level", "log level: debug, info or error")
 	if err := fs.Parse(args); err != nil {
@@ -40,15 +38,9 @@ Host crossmap writes. Fields it does not honour are logged and listed at
 		return fmt.Errorf("edge takes no arguments, got %q", fs.Args())
 	}
 	setupLogging(level.level, stderr)
-	rules := clientcmd.NewDefaultClientConfigLoadingRules()
-	rules.ExplicitPath = *kubeconfig
-	restCfg, err := clientcmd.NewNonInteractiveDeferredLoadingClientConfig(rules,
-		&clientcmd.ConfigOverrides{CurrentContext: *kubecontext}).ClientConfig()
-	if err != nil && *kubeconfig == "" {
-		restCfg, err = ctrl.GetConfig()
-	}
+	restCfg, err := cluster.restConfig()
 	if err != nil {
-		return fmt.Errorf("load kubeconfig: %w", err)
+		return err
 	}
 	srv, err := edgeserver.New(restCfg, edgeserver.Config{Listen: *listen, StatusAddr: *statusAddr, AmbassadorID: ids, Name: *name}, ctrl.Log.WithName(*name))
 	if err != nil {

@@ -12,6 +12,8 @@ import (
 	"syscall"
 
 	"go.uber.org/zap/zapcore"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 )
@@ -99,4 +101,31 @@ func (l *logLevel) Set(s string) error {
 // crossmap's reconcilers take from their contexts.
 func setupLogging(level zapcore.Level, w io.Writer) {
 	ctrl.SetLogger(zap.New(zap.Level(level), zap.WriteTo(w)))
+}
+
+// clusterFlags are the --kubeconfig and --context flags of the commands
+// that talk to one cluster.
+type clusterFlags struct{ kubeconfig, context *string }
+
+func bindCluster(fs *flag.FlagSet) clusterFlags {
+	return clusterFlags{
+		kubeconfig: fs.String("kubeconfig", "", "kubeconfig file; default: in-cluster config, then $KUBECONFIG, then ~/.kube/config"),
+		context:    fs.String("context", "", "kubeconfig context to use"),
+	}
+}
+
+// restConfig loads the cluster's config: the named kubeconfig, else the
+// usual loading rules, else the in-cluster config.
+func (c clusterFlags) restConfig() (*rest.Config, error) {
+	rules := clientcmd.NewDefaultClientConfigLoadingRules()
+	rules.ExplicitPath = *c.kubeconfig
+	cfg, err := clientcmd.NewNonInteractiveDeferredLoadingClientConfig(rules,
+		&clientcmd.ConfigOverrides{CurrentContext: *c.context}).ClientConfig()
+	if err != nil && *c.kubeconfig == "" {
+		cfg, err = ctrl.GetConfig()
+	}
+	if err != nil {
+		return nil, fmt.Errorf("load kubeconfig: %w", err)
+	}
+	return cfg, nil
 }
