@@ -5,7 +5,9 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
+	"net/netip"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -30,6 +32,37 @@ import (
 // It is in TEST-NET-1 (RFC 5737), which is never routed; nothing is ever
 // sent to it, because these Links have no probe.
 const gatewayIP = "192.0.2.10"
+
+// testDNS stands in for the resolver of gateway DNS names: tests name
+// gateways like gw.<id>.test and say what they resolve to.
+var testDNS = &fakeDNS{names: map[string][]netip.Addr{}}
+
+type fakeDNS struct {
+	mu    sync.Mutex
+	names map[string][]netip.Addr
+}
+
+func (d *fakeDNS) set(name string, addrs ...netip.Addr) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.names[name] = addrs
+}
+
+func (d *fakeDNS) unset(name string) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	delete(d.names, name)
+}
+
+func (d *fakeDNS) resolve(_ context.Context, host string) ([]netip.Addr, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	addrs, ok := d.names[host]
+	if !ok {
+		return nil, fmt.Errorf("lookup %s: no such host", host)
+	}
+	return addrs, nil
+}
 
 // harness is one test's slice of the two clusters.
 type harness struct {
@@ -106,7 +139,7 @@ func (h *harness) start(plane *testenv.Plane, mutate func(*controller.Config)) (
 	mutate(&cfg)
 	reg := prometheus.NewRegistry()
 	logger := testr.NewWithOptions(h.t, testr.Options{Verbosity: 1}).WithName(plane.Name)
-	ctl, err := controller.New(plane.Config, cfg, controller.Deps{Registry: reg, Logger: logger})
+	ctl, err := controller.New(plane.Config, cfg, controller.Deps{Registry: reg, Logger: logger, Resolve: testDNS.resolve})
 	if err != nil {
 		h.t.Fatalf("create %s controller: %v", plane.Name, err)
 	}

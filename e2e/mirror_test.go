@@ -3,8 +3,10 @@ package e2e
 import (
 	"context"
 	"fmt"
+	"net/netip"
 	"slices"
 	"testing"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
@@ -13,6 +15,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	crossmapv1 "github.com/crossmap/crossmap/internal/api/v1alpha1"
+	"github.com/crossmap/crossmap/internal/controller"
 )
 
 // mirrorState reads west's mirror of Service name and its EndpointSlices.
@@ -195,4 +198,23 @@ func TestUnexportAndLinkDeletion(t *testing.T) {
 		t.Fatal(err)
 	}
 	h.wantNoMirror("beta removed with the Link", "beta")
+}
+
+// TestGatewayDNSName: a gateway named by DNS is resolved into the mirror's
+// endpoints and re-resolved: a changed answer moves the endpoints, and a
+// failed lookup keeps the last good addresses and says so.
+func TestGatewayDNSName(t *testing.T) {
+	h := newHarnessWith(t, func(c *controller.Config) { c.ResolvePeriod = 200 * time.Millisecond })
+	name := "gw." + h.id + ".test"
+	testDNS.set(name, netip.MustParseAddr("192.0.2.21"), netip.MustParseAddr("192.0.2.22"))
+	h.exportService("podinfo", []int32{9898}, "10.244.11.1")
+	h.link(func(l *crossmapv1.Link) { l.Spec.Gateway.Addresses = []string{name} })
+	h.wantMirror("resolved", "podinfo", []int32{9898}, "192.0.2.21:4143 ready=true", "192.0.2.22:4143 ready=true")
+
+	testDNS.set(name, netip.MustParseAddr("192.0.2.23"))
+	h.wantMirror("re-resolved", "podinfo", []int32{9898}, "192.0.2.23:4143 ready=true")
+
+	testDNS.unset(name)
+	h.wantProblem("ResolveFailed", name)
+	h.wantMirror("last good addresses kept", "podinfo", []int32{9898}, "192.0.2.23:4143 ready=true")
 }
