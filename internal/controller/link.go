@@ -52,7 +52,25 @@ const (
 	ReasonSynced             = "Synced"
 	ReasonInvalidSelector    = "InvalidSelector"
 	ReasonResolveFailed      = "ResolveFailed"
+	ReasonForbidden          = "Forbidden"
+	ReasonUnauthorized       = "Unauthorized"
 )
+
+// connectGrace is how long a new remote watcher may take to list the
+// remote cluster before the Link says it is still connecting.
+const connectGrace = 5 * time.Second
+
+// remoteReason tells credentials that the remote cluster refuses from a
+// remote cluster that does not answer.
+func remoteReason(err error) string {
+	switch {
+	case apierrors.IsForbidden(err):
+		return ReasonForbidden
+	case apierrors.IsUnauthorized(err):
+		return ReasonUnauthorized
+	}
+	return ReasonUnreachable
+}
 
 // LinkReconciler is the import role: for each Link it runs a remote Watcher
 // (and a gateway Prober when the Link asks for one) and keeps the local
@@ -76,6 +94,7 @@ type LinkReconciler struct {
 // linkRuntime is what runs on behalf of one Link.
 type linkRuntime struct {
 	hash     string
+	started  time.Time
 	watcher  *remote.Watcher
 	prober   *remote.Prober
 	probeKey string
@@ -256,13 +275,30 @@ func (r *LinkReconciler) Reconcile(ctx context.Context, req reconcile.Request) (
 
 	health := rt.watcher.Health()
 	synced := rt.watcher.Synced()
+	if !synced && health.Err == nil && time.Since(rt.started) < connectGrace {
+		// A watcher that just started (a controller restart, rotated
+		// credentials) lists the remote within moments. Saying
+		// "Connecting" meanwhile would write the Link's status twice and
+		// send Events on every start, for nothing.
+		return reconcile.Result{RequeueAfter: 200 * time.Millisecond}, nil
+	}
+	// remoteProblems says why the remote cluster cannot be read, if it
+	// cannot: in the status API as well as in the condition.
+	var remoteProblems []mapper.Problem
+	linkObj := mapper.ObjectRef{Kind: "Link", Namespace: link.Namespace, Name: link.Name}
 	switch {
 	case !synced && health.Err != nil:
-		st.remote(metav1.ConditionFalse, ReasonUnreachable, health.Err.Error())
+		reason := remoteReason(health.Err)
+		st.remote(metav1.ConditionFalse, reason, health.Err.Error())
+		remoteProblems = append(remoteProblems, mapper.Problem{Reason: reason, Object: linkObj,
+			Message: fmt.Sprintf("cluster %s: %v; existing mirrors are kept", ref.Cluster, health.Err)})
 	case !synced:
 		st.remote(metav1.ConditionUnknown, ReasonConnecting, "waiting for the first list of the remote cluster")
 	case !health.Reachable && health.Err != nil:
-		st.remote(metav1.ConditionFalse, ReasonUnreachable, health.Err.Error()+"; mirrors are kept as last seen")
+		reason := remoteReason(health.Err)
+		st.remote(metav1.ConditionFalse, reason, health.Err.Error()+"; mirrors are kept as last seen")
+		remoteProblems = append(remoteProblems, mapper.Problem{Reason: reason, Object: linkObj,
+			Message: fmt.Sprintf("cluster %s: %v; mirrors are kept as last seen", ref.Cluster, health.Err)})
 	default:
 		st.remote(metav1.ConditionTrue, ReasonConnected, "remote API server answers")
 	}
@@ -281,6 +317,7 @@ func (r *LinkReconciler) Reconcile(ctx context.Context, req reconcile.Request) (
 	// computing mirrors from an empty cache would delete them all.
 	if !synced {
 		st.ready(metav1.ConditionFalse, ReasonConnecting, "waiting for the remote cluster; existing mirrors are kept")
+		r.Reporter.Report(ctx, "link/"+req.String(), remoteProblems, func(mapper.Problem) client.Object { return &link })
 		if err := r.writeStatus(ctx, &st); err != nil {
 			return reconcile.Result{}, err
 		}
@@ -306,6 +343,7 @@ func (r *LinkReconciler) Reconcile(ctx context.Context, req reconcile.Request) (
 		Slices:           rt.watcher.Slices(),
 		LocalNamespaces:  local,
 	})
+	problems = append(remoteProblems, problems...)
 	if resolveErr != nil {
 		problems = append(problems, mapper.Problem{Reason: ReasonResolveFailed,
 			Object: mapper.ObjectRef{Kind: "Link", Namespace: link.Namespace, Name: link.Name}, Message: resolveErr.Error()})
@@ -515,7 +553,7 @@ func (r *LinkReconciler) ensureRuntime(ctx context.Context, link *crossmapv1.Lin
 		return nil, err
 	}
 	log.FromContext(ctx).Info("Started watching remote cluster", "cluster", link.Spec.ClusterName, "restart", rt != nil)
-	next := &linkRuntime{hash: hash, watcher: w}
+	next := &linkRuntime{hash: hash, watcher: w, started: time.Now()}
 	r.mu.Lock()
 	if rt != nil {
 		rt.watcher.Stop()
@@ -634,7 +672,11 @@ func (r *LinkReconciler) probe(ctx context.Context, link *crossmapv1.Link, rt *l
 		st.gateway(metav1.ConditionFalse, ReasonProbeFailed, res.Err.Error())
 		st.view.LastError = res.Err.Error()
 	case !res.Probed:
-		st.gateway(metav1.ConditionUnknown, ReasonNotProbed, "first probe pending")
+		// A new prober (a restart, a changed probe) has no verdict yet;
+		// what the Link said before still stands until it has one.
+		if meta.FindStatusCondition(st.link.Status.Conditions, crossmapv1.ConditionGatewayAlive) == nil {
+			st.gateway(metav1.ConditionUnknown, ReasonNotProbed, "first probe pending")
+		}
 	default:
 		st.gateway(metav1.ConditionTrue, ReasonProbeSucceeded, "gateway answers its probe")
 	}

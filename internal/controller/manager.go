@@ -87,7 +87,10 @@ func New(restCfg *rest.Config, cfg Config, deps Deps) (*Controller, error) {
 		LeaderElection:          cfg.LeaderElect,
 		LeaderElectionID:        "crossmap-" + cfg.ClusterName,
 		LeaderElectionNamespace: cfg.Namespace,
-		GracefulShutdownTimeout: ptrDuration(10 * time.Second),
+		// A replica that stops cleanly (a rollout, a drained node) hands the
+		// lease over at once instead of making the next leader wait it out.
+		LeaderElectionReleaseOnCancel: true,
+		GracefulShutdownTimeout:       ptrDuration(10 * time.Second),
 		// The demo and the end-to-end tests run one crossmap per cluster in a
 		// single process, so controller names repeat across managers. crossmap
 		// exports its own per-manager metrics (Deps.Registry), so the shared
