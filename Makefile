@@ -33,7 +33,7 @@ demo: tools build ## Run the local two-cluster demo (DEMO_FLAGS=--once to check 
 
 .PHONY: bench
 bench: tools ## Run the benchmarks and print their figures.
-	$(GO) test -run '^$$' -bench . -benchmem ./...
+	@GO=$(GO) tools/bench.sh $(BIN)
 
 .PHONY: lint
 lint: ## gofmt, go vet, and a check that the generated files are current.

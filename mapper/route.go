@@ -209,6 +209,8 @@ type routeIndex struct {
 	services map[string]*corev1.Service
 	ready    map[string]int
 	links    map[string][]LinkHealth
+	// groupKeys caches groupKey per Mapping of the snapshot.
+	groupKeys map[*ambv3.Mapping]string
 }
 
 func newRouteIndex(s RouteSnapshot) *routeIndex {
@@ -568,7 +570,17 @@ func (ix *routeIndex) generatedBy(src ObjectRef) []client.Object {
 // groupOthers returns the Mappings Emissary would put in m's weighted group,
 // other than m and crossmap's own routes for m.
 func (ix *routeIndex) groupOthers(m *ambv3.Mapping) []*ambv3.Mapping {
-	key := ix.groupKey(m)
+	if ix.groupKeys == nil {
+		// Computed once per snapshot: every route asks about every Mapping.
+		ix.groupKeys = make(map[*ambv3.Mapping]string, len(ix.s.Mappings))
+		for _, o := range ix.s.Mappings {
+			ix.groupKeys[o] = ix.groupKey(o)
+		}
+	}
+	key, ok := ix.groupKeys[m]
+	if !ok {
+		key = ix.groupKey(m)
+	}
 	var out []*ambv3.Mapping
 	for _, o := range ix.s.Mappings {
 		if o.Namespace == m.Namespace && o.Name == m.Name {
@@ -582,7 +594,7 @@ func (ix *routeIndex) groupOthers(m *ambv3.Mapping) []*ambv3.Mapping {
 		if ptr.Deref(o.Spec.Shadow, false) || ptr.Deref(o.Spec.HostRedirect, false) {
 			continue
 		}
-		if ix.groupKey(o) == key {
+		if ix.groupKeys[o] == key {
 			out = append(out, o)
 		}
 	}
