@@ -13,6 +13,9 @@
 //     in the same cluster, so the cluster's Emissary serves other clusters.
 //   - Import: a Link's remote exported Services and EndpointSlices → local
 //     mirror Services (<svc>-<cluster>) and EndpointSlices.
+//   - Routes: annotated Mappings → sibling Mappings (one per remote
+//     backend), dev routes and TrafficSplits, with weights computed by
+//     Emissary's own rules (Shares) and moved by health (Effective).
 //
 // Diff compares desired objects against what exists and returns a Plan.
 package mapper
