@@ -71,6 +71,13 @@ func (p Plan) String() string {
 // object of the scope's kinds that is owned by the scope, plus any object
 // that stands at a desired key; owned tells which of them the scope owns.
 func Diff(desired, current []client.Object, owned func(client.Object) bool) Plan {
+	return DiffWith(desired, current, owned, Differs)
+}
+
+// DiffWith is Diff with the comparison of an owned object against its
+// desired state supplied by the caller, who may remember answers (see
+// DiffMemo): it must answer exactly as Differs does.
+func DiffWith(desired, current []client.Object, owned func(client.Object) bool, differs func(desired, current client.Object) bool) Plan {
 	var p Plan
 	have := make(map[Key]client.Object, len(current))
 	for _, obj := range current {
@@ -107,7 +114,7 @@ func Diff(desired, current []client.Object, owned func(client.Object) bool) Plan
 		switch {
 		case !ok:
 			p.Create = append(p.Create, d)
-		case Differs(d, c):
+		case differs(d, c):
 			p.Update = append(p.Update, d)
 		}
 	}
@@ -239,4 +246,35 @@ func isEmpty(v any) bool {
 		return len(v) == 0
 	}
 	return false
+}
+
+// DiffMemo remembers Differs' answers. Differs is a pure function of the
+// desired object, whose spec hash names it, and the current one, whose
+// resourceVersion names it: while both stay the same, so does the answer,
+// and a steady state skips the field-by-field comparison (the costly part
+// of a reconcile with many mirrors). A caller keeps one per reconciler; it
+// is not safe for concurrent use.
+type DiffMemo struct {
+	answers map[Key]memoEntry
+}
+
+type memoEntry struct {
+	hash, version string
+	differs       bool
+}
+
+// Differs answers as the package-level Differs does.
+func (m *DiffMemo) Differs(desired, current client.Object) bool {
+	k := KeyOf(desired)
+	hash := desired.GetAnnotations()[crossmapv1.AnnotationSpecHash]
+	version := current.GetResourceVersion()
+	if e, ok := m.answers[k]; ok && version != "" && e.hash == hash && e.version == version {
+		return e.differs
+	}
+	d := Differs(desired, current)
+	if m.answers == nil {
+		m.answers = map[Key]memoEntry{}
+	}
+	m.answers[k] = memoEntry{hash: hash, version: version, differs: d}
+	return d
 }

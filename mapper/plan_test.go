@@ -466,3 +466,31 @@ func TestDiffers(t *testing.T) {
 		})
 	}
 }
+
+// TestDiffMemo: the memo answers exactly as Differs, and asks again when
+// either side changes.
+func TestDiffMemo(t *testing.T) {
+	_, es := mirror(t, "test", "podinfo")
+	var memo mapper.DiffMemo
+	stored := asStored(es, nil)
+	stored.SetResourceVersion("10")
+	if memo.Differs(es, stored) {
+		t.Fatal("an unchanged object differs")
+	}
+	// Someone edits a field crossmap owns: a new resourceVersion, and the
+	// memo must not answer from the old one.
+	drifted := edited(stored, func(es *discoveryv1.EndpointSlice) { es.Endpoints[0].Addresses = []string{"172.18.0.99"} })
+	drifted.SetResourceVersion("11")
+	if !memo.Differs(es, drifted) {
+		t.Fatal("an edited object does not differ")
+	}
+	// crossmap renders something else: a new hash, same current object.
+	changed := edited(es, func(es *discoveryv1.EndpointSlice) {})
+	changed.Annotations[crossmapv1.AnnotationSpecHash] = "0123456789abcdef"
+	if !memo.Differs(changed, stored) {
+		t.Fatal("a changed desired object does not differ")
+	}
+	if memo.Differs(es, stored) {
+		t.Fatal("the memo lost the first answer")
+	}
+}

@@ -34,6 +34,9 @@ type ExportReconciler struct {
 	Metrics  *Metrics
 	Config   Config
 	selector labels.Selector
+	// memo remembers Diff's comparisons; the single work item means one
+	// reconcile at a time.
+	memo mapper.DiffMemo
 }
 
 // SetupWithManager registers the export role with mgr.
@@ -92,9 +95,9 @@ func (r *ExportReconciler) Reconcile(ctx context.Context, _ reconcile.Request) (
 	if err != nil {
 		return reconcile.Result{}, err
 	}
-	plan := mapper.Diff(desired, current, func(o client.Object) bool {
+	plan := mapper.DiffWith(desired, current, func(o client.Object) bool {
 		return labels.SelectorFromSet(r.gatewaySelector()).Matches(labels.Set(o.GetLabels()))
-	})
+	}, r.memo.Differs)
 	problems = append(problems, plan.Conflicts...)
 	r.Reporter.Report(ctx, "export", problems, func(p mapper.Problem) client.Object {
 		return refObject(p.Object)

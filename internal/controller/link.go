@@ -101,6 +101,8 @@ type linkRuntime struct {
 	// addrs is the last successful resolution of the gateway addresses:
 	// a failed DNS lookup keeps them rather than cutting traffic.
 	addrs []netip.Addr
+	// memo remembers Diff's comparisons for this Link's objects.
+	memo mapper.DiffMemo
 	// lags holds, per mirror Service (namespace/name), the propagation
 	// lag and time of its last change, for the status API.
 	lags map[string]syncRecord
@@ -357,12 +359,12 @@ func (r *LinkReconciler) Reconcile(ctx context.Context, req reconcile.Request) (
 	if err != nil {
 		return reconcile.Result{}, err
 	}
-	plan := mapper.Diff(desired, current, func(o client.Object) bool {
+	plan := mapper.DiffWith(desired, current, func(o client.Object) bool {
 		_, isNS := o.(*corev1.Namespace)
 		// Namespaces are created when missing but never deleted: by then
 		// they may hold anybody's objects.
 		return !isNS && labels.SelectorFromSet(owner).Matches(labels.Set(o.GetLabels()))
-	})
+	}, rt.memo.Differs)
 	problems = append(problems, plan.Conflicts...)
 	r.Reporter.Report(ctx, "link/"+req.String(), problems, func(mapper.Problem) client.Object { return &link })
 

@@ -43,6 +43,9 @@ type RouteReconciler struct {
 	Metrics  *Metrics
 	Config   Config
 
+	// memo remembers Diff's comparisons; the single work item means one
+	// reconcile at a time.
+	memo mapper.DiffMemo
 	// sources are the annotated Mappings last reported on, so that the
 	// problems of a Mapping that lost its annotation are cleared.
 	sources map[string]bool
@@ -123,7 +126,7 @@ func (r *RouteReconciler) Reconcile(ctx context.Context, _ reconcile.Request) (r
 	if err != nil {
 		return reconcile.Result{}, err
 	}
-	plan := mapper.Diff(desired, current, func(o client.Object) bool { return mapper.RouteOwned(o, snap) })
+	plan := mapper.DiffWith(desired, current, func(o client.Object) bool { return mapper.RouteOwned(o, snap) }, r.memo.Differs)
 	r.Reporter.Report(ctx, "route-conflicts", plan.Conflicts, func(p mapper.Problem) client.Object { return refObject(p.Object) })
 	if plan.Empty() {
 		logger.V(1).Info("Routes are up to date", "routes", len(routes))
