@@ -90,6 +90,31 @@ func newHarness(t *testing.T) *harness { return newHarnessWith(t, nil) }
 // westConfig.
 func newHarnessWith(t *testing.T, westConfig func(*controller.Config)) *harness {
 	t.Helper()
+	h := newBareHarness(t)
+	sel := fmt.Sprintf("%s=true,crossmap.io/test=%s", crossmapv1.ExportLabel, h.id)
+	h.eastCtl, h.eastMetrics = h.start(bed.Plane("east"), func(c *controller.Config) {
+		c.ClusterName = "east-" + h.id
+		c.ExportSelector = sel
+		c.Import = false
+		c.Routes = false
+	})
+	h.westCtl, h.westMetrics = h.start(bed.Plane("west"), func(c *controller.Config) {
+		c.ClusterName = "west-" + h.id
+		c.Export = false
+		// The test's own Emissary ID: the route role only looks at this
+		// test's Mappings, not at those earlier tests left behind.
+		c.AmbassadorID = []string{h.id}
+		if westConfig != nil {
+			westConfig(c)
+		}
+	})
+	return h
+}
+
+// newBareHarness makes the test's namespaces and clients, and starts no
+// controller.
+func newBareHarness(t *testing.T) *harness {
+	t.Helper()
 	b := make([]byte, 3)
 	_, _ = rand.Read(b)
 	h := &harness{t: t, id: hex.EncodeToString(b)}
@@ -109,23 +134,6 @@ func newHarnessWith(t *testing.T, westConfig func(*controller.Config)) *harness 
 			h.create(c, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}})
 		}
 	}
-	sel := fmt.Sprintf("%s=true,crossmap.io/test=%s", crossmapv1.ExportLabel, h.id)
-	h.eastCtl, h.eastMetrics = h.start(bed.Plane("east"), func(c *controller.Config) {
-		c.ClusterName = "east-" + h.id
-		c.ExportSelector = sel
-		c.Import = false
-		c.Routes = false
-	})
-	h.westCtl, h.westMetrics = h.start(bed.Plane("west"), func(c *controller.Config) {
-		c.ClusterName = "west-" + h.id
-		c.Export = false
-		// The test's own Emissary ID: the route role only looks at this
-		// test's Mappings, not at those earlier tests left behind.
-		c.AmbassadorID = []string{h.id}
-		if westConfig != nil {
-			westConfig(c)
-		}
-	})
 	return h
 }
 

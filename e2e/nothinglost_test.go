@@ -2,7 +2,6 @@ package e2e
 
 import (
 	"context"
-	"crypto/rand"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -119,37 +118,6 @@ func newFaultHarness(t *testing.T, westConfig func(*controller.Config), startWes
 	})
 	if startWest {
 		h.startWest(westConfig)
-	}
-	return h
-}
-
-// newBareHarness makes the test's namespaces and clients, and starts no
-// controller.
-func newBareHarness(t *testing.T) *harness {
-	t.Helper()
-	// newHarness's controllers cannot be stopped: borrow its namespaces and
-	// clients by building the same fields here.
-	h := &harness{t: t}
-	id := make([]byte, 3)
-	if _, err := rand.Read(id); err != nil {
-		t.Fatal(err)
-	}
-	h.id = fmt.Sprintf("%x", id)
-	h.ns = "app-" + h.id
-	h.ctrlNS = "cm-" + h.id
-	h.exportLabels = map[string]string{crossmapv1.ExportLabel: "true", "crossmap.io/test": h.id}
-	scheme := controller.NewScheme()
-	var err error
-	if h.east, err = bed.Plane("east").Client(scheme); err != nil {
-		t.Fatal(err)
-	}
-	if h.west, err = bed.Plane("west").Client(scheme); err != nil {
-		t.Fatal(err)
-	}
-	for _, c := range []client.Client{h.east, h.west} {
-		for _, ns := range []string{h.ns, h.ctrlNS} {
-			h.create(c, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}})
-		}
 	}
 	return h
 }
