@@ -133,9 +133,17 @@ func (rt *linkRuntime) recordLag(p mapper.Plan, lag time.Duration, at time.Time)
 // lists the mirror Services that are not in conflict.
 func (rt *linkRuntime) services(ref mapper.LinkRef, desired []client.Object, mirrored []string) []status.Service {
 	var out []status.Service
+	isMirrored := sets.New(mirrored...)
+	slicesOf := map[string][]*discoveryv1.EndpointSlice{}
+	for _, o := range desired {
+		if es, ok := o.(*discoveryv1.EndpointSlice); ok {
+			k := es.Namespace + "/" + es.Labels[discoveryv1.LabelServiceName]
+			slicesOf[k] = append(slicesOf[k], es)
+		}
+	}
 	for _, d := range desired {
 		svc, ok := d.(*corev1.Service)
-		if !ok || !slices.Contains(mirrored, svc.Namespace+"/"+svc.Name) {
+		if !ok || !isMirrored.Has(svc.Namespace+"/"+svc.Name) {
 			continue
 		}
 		s := status.Service{
@@ -143,11 +151,7 @@ func (rt *linkRuntime) services(ref mapper.LinkRef, desired []client.Object, mir
 			Link: ref.Namespace + "/" + ref.Name, Cluster: ref.Cluster, Mode: string(ref.Mode),
 			Source: svc.Labels[crossmapv1.LabelSourceNamespace] + "/" + svc.Labels[crossmapv1.LabelSourceName],
 		}
-		for _, o := range desired {
-			es, ok := o.(*discoveryv1.EndpointSlice)
-			if !ok || es.Namespace != svc.Namespace || es.Labels[discoveryv1.LabelServiceName] != svc.Name {
-				continue
-			}
+		for _, es := range slicesOf[svc.Namespace+"/"+svc.Name] {
 			for _, ep := range es.Endpoints {
 				s.Endpoints++
 				if ptr.Deref(ep.Conditions.Ready, true) {

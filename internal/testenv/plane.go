@@ -65,17 +65,21 @@ func startPlane(name, assetsDir string, crds []*apiextensionsv1.CustomResourceDe
 	if err != nil {
 		return nil, fmt.Errorf("start plane %s: %w", name, err)
 	}
+	apiServer := &envtest.APIServer{
+		// Explicit paths: envtest would prefer $KUBEBUILDER_ASSETS
+		// over BinaryAssetsDirectory, and Options.AssetsDir wins here.
+		Path:    filepath.Join(assetsDir, "kube-apiserver"),
+		CertDir: certDir,
+		Out:     out,
+		Err:     out,
+	}
+	// envtest's default /24 holds about 250 ClusterIP Services; the scale
+	// benchmarks mirror a thousand.
+	apiServer.Configure().Set("service-cluster-ip-range", "10.96.0.0/16")
 	env := &envtest.Environment{
 		ControlPlane: envtest.ControlPlane{
-			APIServer: &envtest.APIServer{
-				// Explicit paths: envtest would prefer $KUBEBUILDER_ASSETS
-				// over BinaryAssetsDirectory, and Options.AssetsDir wins here.
-				Path:    filepath.Join(assetsDir, "kube-apiserver"),
-				CertDir: certDir,
-				Out:     out,
-				Err:     out,
-			},
-			Etcd: &envtest.Etcd{Path: filepath.Join(assetsDir, "etcd")},
+			APIServer: apiServer,
+			Etcd:      &envtest.Etcd{Path: filepath.Join(assetsDir, "etcd")},
 		},
 		CRDInstallOptions:        envtest.CRDInstallOptions{CRDs: crds},
 		UseExistingCluster:       new(false), // never a real cluster, whatever USE_EXISTING_CLUSTER says
