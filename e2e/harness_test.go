@@ -11,7 +11,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/go-logr/logr/testr"
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 	corev1 "k8s.io/api/core/v1"
@@ -21,7 +20,6 @@ import (
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/log"
 
 	crossmapv1 "github.com/crossmap/crossmap/internal/api/v1alpha1"
 	"github.com/crossmap/crossmap/internal/controller"
@@ -137,30 +135,12 @@ func newBareHarness(t *testing.T) *harness {
 	return h
 }
 
-// start runs a crossmap controller against plane until the test ends.
+// start runs a crossmap controller against plane until the test ends
+// (h.run, in nothinglost_test.go, starts one a test can stop early).
 func (h *harness) start(plane *testenv.Plane, mutate func(*controller.Config)) (*controller.Controller, *prometheus.Registry) {
 	h.t.Helper()
-	cfg := controller.DefaultConfig()
-	cfg.Namespace = h.ctrlNS
-	cfg.StatusAddr = "127.0.0.1:0"
-	cfg.RemoteHealthPeriod = 200 * time.Millisecond
-	mutate(&cfg)
-	reg := prometheus.NewRegistry()
-	logger := testr.NewWithOptions(h.t, testr.Options{Verbosity: 1}).WithName(plane.Name)
-	ctl, err := controller.New(plane.Config, cfg, controller.Deps{Registry: reg, Logger: logger, Resolve: testDNS.resolve})
-	if err != nil {
-		h.t.Fatalf("create %s controller: %v", plane.Name, err)
-	}
-	ctx, cancel := context.WithCancel(log.IntoContext(context.Background(), logger))
-	done := make(chan error, 1)
-	go func() { done <- ctl.Manager.Start(ctx) }()
-	h.t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			h.t.Errorf("%s controller: %v", plane.Name, err)
-		}
-	})
-	return ctl, reg
+	r := h.run(plane, mutate)
+	return r.ctl, r.reg
 }
 
 func (h *harness) create(c client.Client, obj client.Object) {
