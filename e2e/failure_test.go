@@ -13,6 +13,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
+	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	crossmapv1 "github.com/crossmap/crossmap/internal/api/v1alpha1"
@@ -308,4 +309,37 @@ func (h *harness) ownedVersions() map[string]string {
 		h.t.Fatalf("only %d owned objects found (%v); the test would check too little", len(out), out)
 	}
 	return out
+}
+
+// TestOneRemoteChangeOneWrite: a single remote change costs exactly one
+// API write in the local cluster: the mirror EndpointSlice, and no Link
+// status write besides.
+func TestOneRemoteChangeOneWrite(t *testing.T) {
+	h := newHarness(t)
+	h.exportService("podinfo", []int32{9898}, "10.244.12.1", "10.244.12.2")
+	h.link(func(l *crossmapv1.Link) { l.Spec.Mode = crossmapv1.ModeFlat; l.Spec.Gateway = crossmapv1.GatewaySpec{} })
+	h.wantMirror("mirrored", "podinfo", []int32{9898}, "10.244.12.1:9898 ready=true", "10.244.12.2:9898 ready=true")
+	h.wantLinkCondition(crossmapv1.ConditionReady, "True/Synced")
+
+	var writes float64
+	settled := func(what string) {
+		h.eventually(what, func(context.Context) error {
+			w := counter(t, h.westMetrics, "crossmap_api_writes_total", nil)
+			if w != writes {
+				writes = w
+				return fmt.Errorf("still writing")
+			}
+			return nil
+		})
+	}
+	settled("settled")
+	before := writes
+	es := &discoveryv1.EndpointSlice{}
+	es.Namespace, es.Name = h.ns, "podinfo-abcde"
+	update(h, h.east, es, func(es *discoveryv1.EndpointSlice) { es.Endpoints[1].Conditions.Ready = ptr.To(false) })
+	h.wantMirror("the change is mirrored", "podinfo", []int32{9898}, "10.244.12.1:9898 ready=true", "10.244.12.2:9898 ready=false")
+	settled("settled again")
+	if got := writes - before; got != 1 {
+		t.Errorf("one remote change cost %v API writes (%s), want 1", got, writesByOp(t, h.westMetrics))
+	}
 }

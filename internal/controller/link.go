@@ -56,6 +56,9 @@ const (
 	ReasonUnauthorized       = "Unauthorized"
 )
 
+// lastSyncResolution is how stale a Link's status.lastSyncTime may be.
+const lastSyncResolution = 30 * time.Second
+
 // connectGrace is how long a new remote watcher may take to list the
 // remote cluster before the Link says it is still connecting.
 const connectGrace = 5 * time.Second
@@ -101,6 +104,8 @@ type linkRuntime struct {
 	// addrs is the last successful resolution of the gateway addresses:
 	// a failed DNS lookup keeps them rather than cutting traffic.
 	addrs []netip.Addr
+	// lastSync is when this Link's mirrors last changed, exactly.
+	lastSync time.Time
 	// memo remembers Diff's comparisons for this Link's objects.
 	memo mapper.DiffMemo
 	// lags holds, per mirror Service (namespace/name), the propagation
@@ -392,7 +397,13 @@ func (r *LinkReconciler) Reconcile(ctx context.Context, req reconcile.Request) (
 			return reconcile.Result{}, fmt.Errorf("apply mirror plan: %w", err)
 		}
 		now := metav1.Now()
-		st.link.Status.LastSyncTime = &now
+		rt.lastSync = now.Time
+		// The status field moves in steps of lastSyncResolution: writing
+		// it on every change would double the API writes of a busy Link.
+		// The status API shows the exact time.
+		if last := st.link.Status.LastSyncTime; last == nil || now.Sub(last.Time) >= lastSyncResolution {
+			st.link.Status.LastSyncTime = &now
+		}
 		if !pendingSince.IsZero() {
 			lag := now.Sub(pendingSince)
 			r.Metrics.PropagationLag.WithLabelValues(req.String()).Observe(lag.Seconds())
@@ -402,7 +413,8 @@ func (r *LinkReconciler) Reconcile(ctx context.Context, req reconcile.Request) (
 		now := metav1.Now()
 		st.link.Status.LastSyncTime = &now
 	}
-	if st.link.Status.LastSyncTime != nil {
+	st.view.LastSync = rt.lastSync
+	if st.link.Status.LastSyncTime != nil && st.link.Status.LastSyncTime.After(rt.lastSync) {
 		st.view.LastSync = st.link.Status.LastSyncTime.Time
 	}
 	r.Model.SetServices(req.String(), rt.services(ref, desired, st.view.MirroredServices))
@@ -563,7 +575,7 @@ func (r *LinkReconciler) ensureRuntime(ctx context.Context, link *crossmapv1.Lin
 	r.mu.Lock()
 	if rt != nil {
 		rt.watcher.Stop()
-		next.prober, next.probeKey, next.addrs, next.lags = rt.prober, rt.probeKey, rt.addrs, rt.lags
+		next.prober, next.probeKey, next.addrs, next.lags, next.lastSync = rt.prober, rt.probeKey, rt.addrs, rt.lags, rt.lastSync
 	}
 	r.remotes[key] = next
 	r.mu.Unlock()

@@ -147,7 +147,8 @@ type LinkStatus struct {
 	// MirroredServices counts the Services mirrored from the remote cluster.
 	// +optional
 	MirroredServices int32 `json:"mirroredServices"`
-	// LastSyncTime is when the mirrors last changed to match the remote.
+	// LastSyncTime is when the mirrors last changed to match the remote, to
+	// within 30 seconds (the status API has the exact time).
 	// +optional
 	LastSyncTime *metav1.Time `json:"lastSyncTime,omitempty"`
 }
