@@ -7,7 +7,7 @@ import (
 )
 
 func TestRunCheckRejectsBadFlags(t *testing.T) {
-	kubeconfig, requests := refusingAPIServer(t)
+	kubeconfig, requests := countingAPIServer(t)
 	cases := []struct {
 		args []string
 		want string
@@ -32,7 +32,7 @@ func TestRunCheckRejectsBadFlags(t *testing.T) {
 // TestRunCheckUnreachable: an API server that does not answer is one
 // failed check, with a fix, and an error.
 func TestRunCheckUnreachable(t *testing.T) {
-	kubeconfig, requests := refusingAPIServer(t)
+	kubeconfig, requests := countingAPIServer(t)
 	var stdout, stderr bytes.Buffer
 	err := run(t.Context(), []string{"check", "--kubeconfig", kubeconfig}, &stdout, &stderr)
 	if err == nil || !strings.Contains(err.Error(), "1 of 1 checks failed") {

@@ -4,46 +4,10 @@ import (
 	"bytes"
 	"flag"
 	"io"
-	"net/http"
-	"net/http/httptest"
-	"os"
-	"path/filepath"
 	"slices"
 	"strings"
-	"sync/atomic"
 	"testing"
 )
-
-// refusingAPIServer is an API server that answers every request with 503
-// and counts them, and a kubeconfig file for it. KUBECONFIG points at it
-// too, so that no other cluster is reached by mistake.
-func refusingAPIServer(t *testing.T) (kubeconfig string, requests *atomic.Int64) {
-	t.Helper()
-	requests = &atomic.Int64{}
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
-		requests.Add(1)
-		http.Error(w, "this test's API server takes no requests", http.StatusServiceUnavailable)
-	}))
-	t.Cleanup(srv.Close)
-	kubeconfig = filepath.Join(t.TempDir(), "kubeconfig")
-	if err := os.WriteFile(kubeconfig, []byte(`apiVersion: v1
-kind: Config
-clusters:
-- name: refusing
-  cluster: {server: "`+srv.URL+`"}
-contexts:
-- name: refusing
-  context: {cluster: refusing, user: nobody}
-current-context: refusing
-users:
-- name: nobody
-  user: {token: none}
-`), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	t.Setenv("KUBECONFIG", kubeconfig)
-	return kubeconfig, requests
-}
 
 // TestRunLinkRejectsBadFlags: bad settings fail before crossmap talks to
 // either cluster.
@@ -64,7 +28,7 @@ func TestRunLinkRejectsBadFlags(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			kubeconfig, requests := refusingAPIServer(t)
+			kubeconfig, requests := countingAPIServer(t)
 			args := append([]string{"link", "--kubeconfig", kubeconfig, "--apply"}, tc.args...)
 			err := run(t.Context(), args, io.Discard, io.Discard)
 			if err == nil {
@@ -85,7 +49,7 @@ func TestRunLinkRejectsBadFlags(t *testing.T) {
 // TestRunLinkSameCluster: --apply into the cluster the remote kubeconfig
 // names is refused before any request.
 func TestRunLinkSameCluster(t *testing.T) {
-	kubeconfig, requests := refusingAPIServer(t)
+	kubeconfig, requests := countingAPIServer(t)
 	var stdout, stderr bytes.Buffer
 	err := run(t.Context(), []string{"link", "east", "--kubeconfig", kubeconfig, "--gateway-address", "192.0.2.10", "--apply"}, &stdout, &stderr)
 	if err == nil || !strings.Contains(err.Error(), "is the remote cluster of --kubeconfig") {
@@ -99,7 +63,7 @@ func TestRunLinkSameCluster(t *testing.T) {
 // TestRunLinkReachesRemote is the control of the tests above: with valid
 // flags, link does talk to the remote API server, and reports its refusal.
 func TestRunLinkReachesRemote(t *testing.T) {
-	kubeconfig, requests := refusingAPIServer(t)
+	kubeconfig, requests := countingAPIServer(t)
 	var stdout, stderr bytes.Buffer
 	err := run(t.Context(), []string{"link", "east", "--kubeconfig", kubeconfig, "--gateway-address", "192.0.2.10"}, &stdout, &stderr)
 	if err == nil || !strings.Contains(err.Error(), "namespace crossmap-system in the remote cluster") {
