@@ -221,27 +221,14 @@ func (r *RouteReconciler) snapshot(ctx context.Context) (mapper.RouteSnapshot, e
 		TrafficSplit:        r.Config.TrafficSplit,
 		TrafficSplitVersion: r.Config.TrafficSplitVersion,
 	}
-	var mappings ambv3.MappingList
-	var hosts ambv3.HostList
-	var svcs corev1.ServiceList
-	var slices_ discoveryv1.EndpointSliceList
+	objs, err := ListRoutingObjects(ctx, r.Client)
+	if err != nil {
+		return snap, err
+	}
+	snap.Mappings, snap.Hosts, snap.Services, snap.Slices = objs.Mappings, objs.Hosts, objs.Services, objs.Slices
 	var links crossmapv1.LinkList
-	for _, l := range []client.ObjectList{&mappings, &hosts, &svcs, &slices_, &links} {
-		if err := r.Client.List(ctx, l); err != nil {
-			return snap, fmt.Errorf("list for routes: %w", err)
-		}
-	}
-	for i := range mappings.Items {
-		snap.Mappings = append(snap.Mappings, &mappings.Items[i])
-	}
-	for i := range hosts.Items {
-		snap.Hosts = append(snap.Hosts, &hosts.Items[i])
-	}
-	for i := range svcs.Items {
-		snap.Services = append(snap.Services, &svcs.Items[i])
-	}
-	for i := range slices_.Items {
-		snap.Slices = append(snap.Slices, &slices_.Items[i])
+	if err := r.Client.List(ctx, &links); err != nil {
+		return snap, fmt.Errorf("list links: %w", err)
 	}
 	for _, l := range links.Items {
 		snap.Links = append(snap.Links, mapper.LinkHealth{

@@ -114,31 +114,11 @@ func (s *Server) Problems() []edge.Problem {
 
 // rebuild reads everything from the cache and swaps in a new table.
 func (s *Server) rebuild(ctx context.Context, _ reconcile.Request) (reconcile.Result, error) {
-	c := s.mgr.GetClient()
-	var (
-		mappings ambv3.MappingList
-		hosts    ambv3.HostList
-		svcs     corev1.ServiceList
-		slices_  discoveryv1.EndpointSliceList
-	)
-	for _, l := range []client.ObjectList{&mappings, &hosts, &svcs, &slices_} {
-		if err := c.List(ctx, l); err != nil {
-			return reconcile.Result{}, fmt.Errorf("list for the edge: %w", err)
-		}
+	objs, err := controller.ListRoutingObjects(ctx, s.mgr.GetClient())
+	if err != nil {
+		return reconcile.Result{}, err
 	}
-	in := edge.Input{AmbassadorID: s.cfg.AmbassadorID}
-	for i := range mappings.Items {
-		in.Mappings = append(in.Mappings, &mappings.Items[i])
-	}
-	for i := range hosts.Items {
-		in.Hosts = append(in.Hosts, &hosts.Items[i])
-	}
-	for i := range svcs.Items {
-		in.Services = append(in.Services, &svcs.Items[i])
-	}
-	for i := range slices_.Items {
-		in.Slices = append(in.Slices, &slices_.Items[i])
-	}
+	in := edge.Input{AmbassadorID: s.cfg.AmbassadorID, Mappings: objs.Mappings, Hosts: objs.Hosts, Services: objs.Services, Slices: objs.Slices}
 	table, problems := edge.Build(in)
 	s.proxy.SetTable(table)
 	s.mu.Lock()
