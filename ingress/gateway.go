@@ -83,10 +83,12 @@ func GatewayMapping(r GatewayRoute) *ambv3.Mapping {
 // given labels, so user Mappings never attach to the gateway and gateway
 // Mappings never attach to a user's Host by accident.
 //
-// ACME is off (a gateway name is not a public name) and plaintext is routed;
-// cross-cluster TLS is a separate concern of the Link.
-func GatewayHost(meta metav1.ObjectMeta, selector map[string]string, ambassadorID []string) *ambv3.Host {
-	return &ambv3.Host{
+// ACME is off (a gateway name is not a public name). With mutualTLS the
+// Host serves the gateway certificate, requires a client certificate from
+// the trust anchor and rejects cleartext; without it (the loudly logged
+// opt-out for dev clusters) it routes cleartext.
+func GatewayHost(meta metav1.ObjectMeta, selector map[string]string, ambassadorID []string, mutualTLS bool) *ambv3.Host {
+	h := &ambv3.Host{
 		TypeMeta:   metav1.TypeMeta{APIVersion: ambv3.GroupVersion.String(), Kind: "Host"},
 		ObjectMeta: meta,
 		Spec: &ambv3.HostSpec{
@@ -99,4 +101,8 @@ func GatewayHost(meta metav1.ObjectMeta, selector map[string]string, ambassadorI
 			},
 		},
 	}
+	if mutualTLS {
+		gatewayTLS(h.Spec)
+	}
+	return h
 }

@@ -24,6 +24,9 @@ type RemoteRoute struct {
 	// Headers are exact header matches added to the user's (a dev route's
 	// selecting header).
 	Headers map[string]string
+	// TLS names the TLSContext that originates mutual TLS to the remote
+	// gateway (gateway mode with mTLS on); empty for cleartext.
+	TLS string
 }
 
 // SiblingMapping renders the Mapping that sends part of user's traffic to a
@@ -37,8 +40,10 @@ type RemoteRoute struct {
 // Only what must differ is changed:
 //   - service and weight;
 //   - in gateway mode, host_rewrite to the remote gateway's hostname (and no
-//     auto_host_rewrite, which would override it), and no origination TLS
-//     context: the local one is for the local backend;
+//     auto_host_rewrite, which would override it), and the TLSContext that
+//     originates mutual TLS to that gateway (none in cleartext): the user's
+//     own context is for the local backend. Each Mapping is its own Envoy
+//     cluster, so group members may differ here;
 //   - stats_name, which would otherwise merge two clusters' statistics.
 func SiblingMapping(user *ambv3.Mapping, r RemoteRoute) *ambv3.Mapping {
 	spec := *user.Spec.DeepCopy()
@@ -47,7 +52,7 @@ func SiblingMapping(user *ambv3.Mapping, r RemoteRoute) *ambv3.Mapping {
 	if r.HostRewrite != "" {
 		spec.HostRewrite = r.HostRewrite
 		spec.AutoHostRewrite = nil
-		spec.TLS = ""
+		spec.TLS = r.TLS
 	}
 	if spec.StatsName != "" {
 		spec.StatsName += "-" + r.Cluster

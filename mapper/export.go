@@ -25,6 +25,9 @@ type ExportSnapshot struct {
 	// AmbassadorID is copied to every gateway object, for clusters that run
 	// several Emissary installations.
 	AmbassadorID []string
+	// MutualTLS makes the gateway Host terminate mutual TLS and reject
+	// cleartext.
+	MutualTLS bool
 	// Services are the Services that match the export selector. Mirrors are
 	// dropped here even if they match: re-exporting a mirror would route a
 	// cluster's traffic back through itself.
@@ -82,7 +85,7 @@ func Export(s ExportSnapshot) ([]client.Object, []Problem) {
 			Name:      s.GatewayHostName,
 			Namespace: s.GatewayNamespace,
 			Labels:    gatewayLabels(s.Cluster, "", ""),
-		}, GatewaySelector(), slices.Clone(s.AmbassadorID))
+		}, GatewaySelector(), slices.Clone(s.AmbassadorID), s.MutualTLS)
 		out = append(out, Stamp(host))
 	}
 	return out, problems

@@ -61,6 +61,7 @@ type exportCase struct {
 	GatewayNamespace string           `json:"gatewayNamespace"`
 	GatewayHostName  string           `json:"gatewayHostName"`
 	AmbassadorID     []string         `json:"ambassadorID,omitempty"`
+	MutualTLS        bool             `json:"mutualTLS,omitempty"`
 	Services         []corev1.Service `json:"services,omitempty"`
 }
 
@@ -184,6 +185,7 @@ func loadExport(t testing.TB, name string) mapper.ExportSnapshot {
 		GatewayNamespace: c.GatewayNamespace,
 		GatewayHostName:  c.GatewayHostName,
 		AmbassadorID:     c.AmbassadorID,
+		MutualTLS:        c.MutualTLS,
 	}
 	for i := range c.Services {
 		s.Services = append(s.Services, &c.Services[i])

@@ -49,6 +49,9 @@ type LinkHealth struct {
 	Mode            crossmapv1.Mode
 	// GatewayAlive is false while the Link's gateway fails its probe.
 	GatewayAlive bool
+	// OriginTLS names the TLSContext that generated Mappings to this
+	// cluster's gateway originate mutual TLS with; empty for cleartext.
+	OriginTLS string
 }
 
 // RouteSnapshot is the local cluster as the route role sees it.
@@ -531,6 +534,7 @@ func (ix *routeIndex) sibling(m *ambv3.Mapping, ref ingress.ServiceRef, link Lin
 	route := ingress.RemoteRoute{Meta: meta, Cluster: cluster, Service: mirrorRef, Weight: weight}
 	if link.Mode != crossmapv1.ModeFlat {
 		route.HostRewrite = gatewayHostname(ref, mirror)
+		route.TLS = link.OriginTLS
 	}
 	if header != "" {
 		route.Headers = map[string]string{header: devCluster}

@@ -41,6 +41,7 @@ type linkHealthCase struct {
 	Cluster      string          `json:"cluster"`
 	Mode         crossmapv1.Mode `json:"mode"`
 	GatewayAlive bool            `json:"gatewayAlive"`
+	OriginTLS    string          `json:"originTLS,omitempty"`
 }
 
 // routeResult is one Route as a golden output shows it.
@@ -107,7 +108,7 @@ func loadRoutes(t testing.TB, name string) mapper.RouteSnapshot {
 	}
 	for _, l := range c.Links {
 		s.Links = append(s.Links, mapper.LinkHealth{
-			Namespace: l.Namespace, Name: l.Name, Cluster: l.Cluster, Mode: l.Mode, GatewayAlive: l.GatewayAlive,
+			Namespace: l.Namespace, Name: l.Name, Cluster: l.Cluster, Mode: l.Mode, GatewayAlive: l.GatewayAlive, OriginTLS: l.OriginTLS,
 		})
 	}
 	return s
