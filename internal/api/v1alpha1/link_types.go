@@ -26,6 +26,11 @@ const (
 	ConditionRemoteReachable = "RemoteReachable"
 	// ConditionGatewayAlive is true while the remote gateway passes its probe.
 	ConditionGatewayAlive = "GatewayAlive"
+	// ConditionMutualTLS is true while the probe's mutual TLS handshake
+	// with the remote gateway succeeds: the gateway's certificate chains to
+	// the trust anchor, is valid and names the Link's identity, and the
+	// gateway accepts this cluster's client certificate.
+	ConditionMutualTLS = "MutualTLS"
 )
 
 // Defaults applied by the API server (through the CRD schema) and again by
@@ -33,7 +38,10 @@ const (
 const (
 	DefaultCredentialsKey   = "kubeconfig"
 	DefaultGatewayPort      = 4143
-	DefaultProbePath        = "/ready"
+	// DefaultProbePath is the readiness path Emissary answers on every
+	// listener (its built-in diagnostics Mapping), so the probe passes
+	// through the gateway's mutual TLS like traffic does.
+	DefaultProbePath        = "/ambassador/v0/check_ready"
 	DefaultFailureThreshold = 3
 	// ExportLabel is the label that, set to "true", exports a Service
 	// when no other selector is configured.
@@ -105,12 +113,21 @@ type GatewaySpec struct {
 	// +kubebuilder:default=4143
 	// +optional
 	Port int32 `json:"port,omitempty"`
+	// Identity is the name (a DNS subjectAltName) the gateway's certificate
+	// must carry; it is also the SNI sent to the gateway. Defaults to
+	// <clusterName>.crossmap-gateway.svc.cluster.local, the identity the
+	// remote cluster's crossmap issues to its gateway.
+	// +kubebuilder:validation:MaxLength=253
+	// +kubebuilder:validation:Pattern=`^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$`
+	// +optional
+	Identity string `json:"identity,omitempty"`
 }
 
 // ProbeSpec is an HTTP health check of the remote gateway.
 type ProbeSpec struct {
-	// Path of the HTTP GET.
-	// +kubebuilder:default=/ready
+	// Path of the HTTP GET. With mutual TLS on, the GET goes through the
+	// gateway's TLS with this cluster's client certificate.
+	// +kubebuilder:default=/ambassador/v0/check_ready
 	// +optional
 	Path string `json:"path,omitempty"`
 	// Port to probe; defaults to the gateway port.
@@ -139,7 +156,7 @@ type LinkStatus struct {
 	// ObservedGeneration is the generation of the spec last acted on.
 	// +optional
 	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
-	// Conditions: Ready, RemoteReachable and GatewayAlive.
+	// Conditions: Ready, RemoteReachable, GatewayAlive and MutualTLS.
 	// +listType=map
 	// +listMapKey=type
 	// +optional
