@@ -50,7 +50,19 @@ type Config struct {
 	LeaderElect bool
 	// DryRun computes and logs plans without writing anything.
 	DryRun bool
+	// TrustAnchorSecret names the Secret in Namespace holding the trust
+	// anchor (ca.crt, ca.key) that every linked cluster shares.
+	TrustAnchorSecret string
+	// CertValidity is how long an issued certificate is valid; it is
+	// renewed after two thirds of that.
+	CertValidity time.Duration
+	// InsecureCleartext turns cross-cluster mTLS off: the gateway accepts
+	// cleartext from anyone and the edge sends cleartext. Dev clusters only.
+	InsecureCleartext bool
 }
+
+// MutualTLS says whether traffic between clusters is mutual TLS.
+func (c *Config) MutualTLS() bool { return !c.InsecureCleartext }
 
 // DefaultConfig returns the defaults the flags start from.
 func DefaultConfig() Config {
@@ -71,6 +83,8 @@ func DefaultConfig() Config {
 		RemoteHealthPeriod:  5 * time.Second,
 		ResolvePeriod:       30 * time.Second,
 		StatusAddr:          ":8090",
+		TrustAnchorSecret:   "crossmap-trust-anchor",
+		CertValidity:        24 * time.Hour,
 	}
 }
 
@@ -96,6 +110,9 @@ func (c *Config) BindFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.StatusAddr, "status-addr", c.StatusAddr, "address of the status API (/status, /healthz, /readyz); \"0\" turns it off")
 	fs.BoolVar(&c.LeaderElect, "leader-elect", c.LeaderElect, "elect a leader so that only one replica writes")
 	fs.BoolVar(&c.DryRun, "dry-run", c.DryRun, "compute and log every plan, but write nothing")
+	fs.StringVar(&c.TrustAnchorSecret, "trust-anchor-secret", c.TrustAnchorSecret, "Secret (in --namespace) holding the trust anchor shared by linked clusters, keys ca.crt and ca.key; make one with 'crossmap trust generate'")
+	fs.DurationVar(&c.CertValidity, "cert-validity", c.CertValidity, "lifetime of the gateway and client certificates crossmap issues; each is renewed after two thirds of it")
+	fs.BoolVar(&c.InsecureCleartext, "insecure-cleartext", c.InsecureCleartext, "turn cross-cluster mTLS off: the gateway routes cleartext from anyone who can reach it, and routes to other clusters are cleartext. For dev clusters only; logged as a warning")
 }
 
 // Validate reports every invalid setting at once.
@@ -126,6 +143,12 @@ func (c *Config) Validate() error {
 	}
 	if c.RemoteHealthPeriod <= 0 {
 		errs = append(errs, fmt.Errorf("--remote-health-period must be positive, got %s", c.RemoteHealthPeriod))
+	}
+	if msgs := validation.IsDNS1123Subdomain(c.TrustAnchorSecret); len(msgs) > 0 {
+		errs = append(errs, fmt.Errorf("--trust-anchor-secret %q: %s", c.TrustAnchorSecret, strings.Join(msgs, "; ")))
+	}
+	if c.CertValidity < 30*time.Second {
+		errs = append(errs, fmt.Errorf("--cert-validity must be at least 30s, got %s", c.CertValidity))
 	}
 	if c.ResolvePeriod <= 0 {
 		errs = append(errs, fmt.Errorf("--resolve-period must be positive, got %s", c.ResolvePeriod))

@@ -81,6 +81,7 @@ func (r *ExportReconciler) Reconcile(ctx context.Context, _ reconcile.Request) (
 		GatewayNamespace: r.Config.Namespace,
 		GatewayHostName:  r.Config.GatewayHostName,
 		AmbassadorID:     r.Config.AmbassadorID,
+		MutualTLS:        r.Config.MutualTLS(),
 	}
 	for i := range svcs.Items {
 		snap.Services = append(snap.Services, &svcs.Items[i])
@@ -126,6 +127,11 @@ func refObject(ref mapper.ObjectRef) client.Object {
 		return &ambv3.Host{ObjectMeta: meta}
 	case "Link":
 		return &crossmapv1.Link{ObjectMeta: meta}
+	case "Secret":
+		// The trust anchor, even when missing: the Event is still found by
+		// its name (kubectl get events --field-selector
+		// involvedObject.name=...).
+		return &corev1.Secret{ObjectMeta: meta}
 	case "EndpointSlice", "Namespace":
 		// Not worth an Event of their own: the owning Link gets one.
 		return nil

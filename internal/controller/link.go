@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"crypto/sha256"
+	"crypto/tls"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -33,7 +34,9 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 	"sigs.k8s.io/controller-runtime/pkg/source"
 
+	"github.com/crossmap/crossmap/ingress"
 	crossmapv1 "github.com/crossmap/crossmap/internal/api/v1alpha1"
+	"github.com/crossmap/crossmap/internal/pki"
 	"github.com/crossmap/crossmap/internal/remote"
 	"github.com/crossmap/crossmap/internal/status"
 	"github.com/crossmap/crossmap/mapper"
@@ -54,6 +57,13 @@ const (
 	ReasonResolveFailed      = "ResolveFailed"
 	ReasonForbidden          = "Forbidden"
 	ReasonUnauthorized       = "Unauthorized"
+	// ReasonNoClientCertificate: mutual TLS is on but the trust role has
+	// not issued this cluster's client certificate (no trust anchor).
+	ReasonNoClientCertificate = "NoClientCertificate"
+	// ReasonHandshakeSucceeded: the probe's mutual TLS handshake worked.
+	// Failures carry pki's reasons (UnknownCA, CertificateExpired,
+	// IdentityMismatch, CertificateRejected, HandshakeFailed).
+	ReasonHandshakeSucceeded = "HandshakeSucceeded"
 )
 
 // lastSyncResolution is how stale a Link's status.lastSyncTime may be.
@@ -210,8 +220,10 @@ func (r *LinkReconciler) linksForSecret(ctx context.Context, o client.Object) []
 		return nil
 	}
 	var out []reconcile.Request
+	// Every Link's probe uses the client certificate and trust anchor.
+	tlsSecret := o.GetName() == ingress.ClientCertSecret || o.GetName() == ingress.TrustCASecret
 	for _, l := range links.Items {
-		if l.Spec.CredentialsSecret.Name == o.GetName() {
+		if tlsSecret || l.Spec.CredentialsSecret.Name == o.GetName() {
 			out = append(out, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(&l)})
 		}
 	}
@@ -469,6 +481,9 @@ func (s *linkState) ready(st metav1.ConditionStatus, reason, msg string) {
 func (s *linkState) gateway(st metav1.ConditionStatus, reason, msg string) {
 	s.set(crossmapv1.ConditionGatewayAlive, st, reason, msg)
 }
+func (s *linkState) mutualTLS(st metav1.ConditionStatus, reason, msg string) {
+	s.set(crossmapv1.ConditionMutualTLS, st, reason, msg)
+}
 
 // writeStatus writes the Link's status only when it changed, so that a
 // steady state makes no writes at all.
@@ -641,21 +656,52 @@ func hasDNSNames(addrs []string) bool {
 }
 
 // probe keeps the Link's Prober in line with its spec and returns whether
-// the gateway counts as alive.
+// the gateway counts as alive. With mutual TLS on, the probe goes through
+// the gateway's TLS with this cluster's client certificate, so its verdict
+// on the handshake becomes the MutualTLS condition.
 func (r *LinkReconciler) probe(ctx context.Context, link *crossmapv1.Link, rt *linkRuntime, addrs []netip.Addr, st *linkState) bool {
 	spec := link.Spec.Probe
-	if spec == nil || link.Spec.Mode == crossmapv1.ModeFlat {
-		r.mu.Lock()
-		if rt.prober != nil {
-			rt.prober.Stop()
-			rt.prober, rt.probeKey = nil, ""
+	gatewayMode := link.Spec.Mode != crossmapv1.ModeFlat
+	var tlsView *status.LinkTLS
+	if gatewayMode {
+		tlsView = &status.LinkTLS{Mode: "cleartext"}
+		st.view.TLS = tlsView
+	}
+	if !gatewayMode || !r.Config.MutualTLS() {
+		meta.RemoveStatusCondition(&st.link.Status.Conditions, crossmapv1.ConditionMutualTLS)
+	}
+	var (
+		tlsCfg      *tls.Config
+		fingerprint string
+	)
+	if gatewayMode && r.Config.MutualTLS() {
+		tlsView.Mode, tlsView.Identity = "mutual", linkIdentity(link)
+		var err error
+		tlsCfg, tlsView.ClientCertExpiry, fingerprint, err = r.clientTLS(ctx, linkIdentity(link))
+		if err != nil {
+			// Without a client certificate no request can reach the
+			// gateway: the gateway is as good as dead to this cluster.
+			r.stopProber(rt)
+			st.mutualTLS(metav1.ConditionFalse, ReasonNoClientCertificate, err.Error())
+			st.gateway(metav1.ConditionFalse, ReasonNoClientCertificate, err.Error())
+			tlsView.Reason, tlsView.LastError = ReasonNoClientCertificate, err.Error()
+			st.view.LastError = err.Error()
+			r.Metrics.GatewayAlive.WithLabelValues(st.key()).Set(0)
+			return false
 		}
-		r.mu.Unlock()
+	}
+	if spec == nil || !gatewayMode {
+		r.stopProber(rt)
 		st.gateway(metav1.ConditionTrue, ReasonNotProbed, "no probe configured; the gateway is taken to be alive")
+		if tlsCfg != nil {
+			st.mutualTLS(metav1.ConditionUnknown, ReasonNotProbed, "the gateway's certificate is checked by the probe; set spec.probe to have it checked")
+			tlsView.Reason = ReasonNotProbed
+		}
 		st.view.GatewayAlive = true
 		r.Metrics.GatewayAlive.WithLabelValues(st.key()).Set(1)
 		return true
 	}
+	key := st.key()
 	cfg := remote.ProbeConfig{
 		Addresses:        addrs,
 		Port:             cmp.Or(spec.Port, link.Spec.Gateway.Port, crossmapv1.DefaultGatewayPort),
@@ -663,9 +709,18 @@ func (r *LinkReconciler) probe(ctx context.Context, link *crossmapv1.Link, rt *l
 		Period:           cmp.Or(spec.Period.Duration, 3*time.Second),
 		Timeout:          cmp.Or(spec.Timeout.Duration, time.Second),
 		FailureThreshold: int(cmp.Or(spec.FailureThreshold, crossmapv1.DefaultFailureThreshold)),
+		TLS:              tlsCfg,
 		Notify:           r.notifier(client.ObjectKeyFromObject(link)),
+		OnTLSFailure: func(reason string) {
+			r.Metrics.HandshakeFailures.WithLabelValues(key, reason).Inc()
+		},
 	}
 	probeKey := fmt.Sprint(cfg.Addresses, cfg.Port, cfg.Path, cfg.Period, cfg.Timeout, cfg.FailureThreshold)
+	if tlsCfg != nil {
+		// A renewed client certificate or trust anchor starts a new prober
+		// with the new material.
+		probeKey += " tls " + tlsCfg.ServerName + " " + fingerprint
+	}
 	r.mu.Lock()
 	if rt.probeKey != probeKey {
 		if rt.prober != nil {
@@ -680,14 +735,18 @@ func (r *LinkReconciler) probe(ctx context.Context, link *crossmapv1.Link, rt *l
 	res := p.Result()
 	st.view.GatewayProbed = res.Probed
 	st.view.GatewayAlive = res.Alive
-	r.Metrics.GatewayAlive.WithLabelValues(st.key()).Set(map[bool]float64{true: 1, false: 0}[res.Alive])
+	r.Metrics.GatewayAlive.WithLabelValues(key).Set(map[bool]float64{true: 1, false: 0}[res.Alive])
 	if res.Probed && res.Err == nil {
 		st.view.ProbeLatency = res.Latency.String()
-		r.Metrics.ProbeLatency.WithLabelValues(st.key()).Set(res.Latency.Seconds())
+		r.Metrics.ProbeLatency.WithLabelValues(key).Set(res.Latency.Seconds())
 	}
 	switch {
 	case !res.Alive:
-		st.gateway(metav1.ConditionFalse, ReasonProbeFailed, res.Err.Error())
+		reason := ReasonProbeFailed
+		if res.TLS.Reason != "" {
+			reason = res.TLS.Reason
+		}
+		st.gateway(metav1.ConditionFalse, reason, res.Err.Error())
 		st.view.LastError = res.Err.Error()
 	case !res.Probed:
 		// A new prober (a restart, a changed probe) has no verdict yet;
@@ -698,7 +757,81 @@ func (r *LinkReconciler) probe(ctx context.Context, link *crossmapv1.Link, rt *l
 	default:
 		st.gateway(metav1.ConditionTrue, ReasonProbeSucceeded, "gateway answers its probe")
 	}
+	if tlsCfg != nil {
+		r.tlsVerdict(res.TLS, st, tlsView)
+	}
 	return res.Alive
+}
+
+// tlsVerdict turns the probe's view of the handshake into the MutualTLS
+// condition, the status API and the gateway certificate metric.
+func (r *LinkReconciler) tlsVerdict(res remote.TLSResult, st *linkState, view *status.LinkTLS) {
+	view.GatewayCertExpiry = res.PeerNotAfter
+	if !res.PeerNotAfter.IsZero() {
+		r.Metrics.GatewayCertificateExpiry.WithLabelValues(st.key()).Set(float64(res.PeerNotAfter.Unix()))
+	}
+	if res.Err != nil {
+		view.LastError, view.LastErrorAt = res.Err.Error(), res.At
+	}
+	switch {
+	case !res.Checked:
+		// No handshake yet (a new prober, or a gateway that does not
+		// answer at all): what the Link said before stands.
+		if meta.FindStatusCondition(st.link.Status.Conditions, crossmapv1.ConditionMutualTLS) == nil {
+			st.mutualTLS(metav1.ConditionUnknown, ReasonNotProbed, "no handshake with the gateway yet")
+		}
+		view.Reason = ReasonNotProbed
+	case res.Reason != "":
+		msg := fmt.Sprintf("handshake with the gateway failed (%s): %v", res.Reason, res.Err)
+		st.mutualTLS(metav1.ConditionFalse, res.Reason, msg)
+		view.Reason = res.Reason
+		st.view.LastError = msg
+	default:
+		view.Verified, view.Reason = true, ReasonHandshakeSucceeded
+		st.mutualTLS(metav1.ConditionTrue, ReasonHandshakeSucceeded,
+			fmt.Sprintf("the gateway presents %s, valid until %s, and accepts this cluster's certificate", view.Identity, res.PeerNotAfter.UTC().Format(time.RFC3339)))
+	}
+}
+
+// clientTLS is the TLS configuration toward a gateway named identity: this
+// cluster's client certificate and the trust anchor, read from the Secrets
+// the trust role writes. fingerprint changes with the Secret's material.
+func (r *LinkReconciler) clientTLS(ctx context.Context, identity string) (cfg *tls.Config, notAfter time.Time, fingerprint string, err error) {
+	var sec corev1.Secret
+	key := types.NamespacedName{Namespace: r.Config.Namespace, Name: ingress.ClientCertSecret}
+	if err := r.Client.Get(ctx, key, &sec); err != nil {
+		if apierrors.IsNotFound(err) {
+			return nil, time.Time{}, "", fmt.Errorf("client certificate Secret %s not issued yet; is the trust anchor Secret %s/%s present? (see the status API's problems)", key, r.Config.Namespace, r.Config.TrustAnchorSecret)
+		}
+		return nil, time.Time{}, "", err
+	}
+	pair, err := tls.X509KeyPair(sec.Data[pki.CertKey], sec.Data[pki.KeyKey])
+	if err != nil {
+		return nil, time.Time{}, "", fmt.Errorf("client certificate Secret %s: %w", key, err)
+	}
+	roots, err := pki.Pool(sec.Data[pki.CACertKey])
+	if err != nil {
+		return nil, time.Time{}, "", fmt.Errorf("client certificate Secret %s key %s: %w", key, pki.CACertKey, err)
+	}
+	if leaf, err := pki.ParseCertificate(sec.Data[pki.CertKey]); err == nil {
+		notAfter = leaf.NotAfter
+	}
+	sum := sha256.Sum256(slices.Concat(sec.Data[pki.CertKey], sec.Data[pki.CACertKey]))
+	return &tls.Config{
+		Certificates: []tls.Certificate{pair},
+		RootCAs:      roots,
+		ServerName:   identity,
+		MinVersion:   tls.VersionTLS12,
+	}, notAfter, hex.EncodeToString(sum[:8]), nil
+}
+
+func (r *LinkReconciler) stopProber(rt *linkRuntime) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if rt.prober != nil {
+		rt.prober.Stop()
+		rt.prober, rt.probeKey = nil, ""
+	}
 }
 
 // forget stops what ran for a deleted Link and deletes everything it owned.

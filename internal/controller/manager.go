@@ -2,6 +2,7 @@ package controller
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/netip"
 	"time"
@@ -77,6 +78,8 @@ func New(restCfg *rest.Config, cfg Config, deps Deps) (*Controller, error) {
 		Cache: cache.Options{ByObject: map[client.Object]cache.ByObject{
 			&corev1.Secret{}:   {Namespaces: map[string]cache.Config{cfg.Namespace: {}}},
 			&crossmapv1.Link{}: {Namespaces: map[string]cache.Config{cfg.Namespace: {}}},
+			// crossmap's TLSContexts live beside the client certificate.
+			&ambv3.TLSContext{}: {Namespaces: map[string]cache.Config{cfg.Namespace: {}}},
 			// Only crossmap's own TrafficSplits: see RouteReconciler.splitList.
 			trafficSplitObject(cfg.TrafficSplitVersion): {Label: labels.SelectorFromSet(mapper.RouteSelector())},
 		}},
@@ -116,6 +119,18 @@ func New(restCfg *rest.Config, cfg Config, deps Deps) (*Controller, error) {
 		if err := (&ExportReconciler{Client: mgr.GetClient(), Applier: applier, Reporter: reporter, Metrics: metrics, Config: cfg}).SetupWithManager(mgr); err != nil {
 			return nil, fmt.Errorf("set up export role: %w", err)
 		}
+	}
+	if cfg.MutualTLS() {
+		if err := (&TrustReconciler{Client: mgr.GetClient(), Applier: applier, Reporter: reporter, Model: c.Model,
+			Metrics: metrics, Config: cfg}).SetupWithManager(mgr); err != nil {
+			return nil, fmt.Errorf("set up trust role: %w", err)
+		}
+	} else {
+		// The opt-out is loud on purpose: logged at error level on every
+		// start, and shown by the status API as mode "cleartext".
+		mgr.GetLogger().Error(errors.New("cross-cluster mTLS is off (--insecure-cleartext)"),
+			"INSECURE: this cluster's gateway routes cleartext from anyone who can reach it, and its routes to other clusters send cleartext; use this on dev clusters only")
+		c.Model.SetTrust(status.Trust{Mode: "cleartext", Certificates: []status.Certificate{}})
 	}
 	if cfg.Import {
 		c.Links = &LinkReconciler{Client: mgr.GetClient(), Applier: applier, Reporter: reporter, Model: c.Model,

@@ -35,6 +35,14 @@ type Metrics struct {
 	// PropagationLag is the time from a remote change reaching crossmap to
 	// the mirrors being written.
 	PropagationLag *prometheus.HistogramVec
+	// CertificateExpiry is when each certificate crossmap issued expires.
+	CertificateExpiry *prometheus.GaugeVec
+	// GatewayCertificateExpiry is when the certificate each Link's gateway
+	// presented to the last probe expires.
+	GatewayCertificateExpiry *prometheus.GaugeVec
+	// HandshakeFailures counts failed mutual TLS handshakes of gateway
+	// probes, by Link and reason.
+	HandshakeFailures *prometheus.CounterVec
 }
 
 // NewMetrics creates the series and registers them with reg.
@@ -72,7 +80,17 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 		Name: "crossmap_propagation_lag_seconds", Help: "Time from a remote change reaching crossmap to the local mirrors being written.",
 		Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10},
 	}, []string{"link"})
-	for _, c := range []prometheus.Collector{m.Reconciles, m.Writes, m.PlanChanges, m.MirroredServices, m.Problems, m.RouteWeightChanges, m.Failovers, m.GatewayAlive, m.ProbeLatency, m.PropagationLag} {
+	m.CertificateExpiry = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "crossmap_certificate_expiry_timestamp_seconds", Help: "When each certificate crossmap issued in this cluster expires (Unix time), by Secret.",
+	}, []string{"secret"})
+	m.GatewayCertificateExpiry = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "crossmap_gateway_certificate_expiry_timestamp_seconds", Help: "When the certificate each Link's gateway last presented expires (Unix time).",
+	}, []string{"link"})
+	m.HandshakeFailures = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "crossmap_tls_handshake_failures_total", Help: "Failed mutual TLS handshakes with each Link's gateway, by reason (UnknownCA, CertificateExpired, IdentityMismatch, CertificateRejected, HandshakeFailed).",
+	}, []string{"link", "reason"})
+	for _, c := range []prometheus.Collector{m.Reconciles, m.Writes, m.PlanChanges, m.MirroredServices, m.Problems, m.RouteWeightChanges, m.Failovers, m.GatewayAlive, m.ProbeLatency, m.PropagationLag,
+		m.CertificateExpiry, m.GatewayCertificateExpiry, m.HandshakeFailures} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}

@@ -231,11 +231,15 @@ func (r *RouteReconciler) snapshot(ctx context.Context) (mapper.RouteSnapshot, e
 		return snap, fmt.Errorf("list links: %w", err)
 	}
 	for _, l := range links.Items {
-		snap.Links = append(snap.Links, mapper.LinkHealth{
+		h := mapper.LinkHealth{
 			Namespace: l.Namespace, Name: l.Name, Cluster: l.Spec.ClusterName,
 			Mode:         linkRef(&l).Mode,
 			GatewayAlive: !meta.IsStatusConditionFalse(l.Status.Conditions, crossmapv1.ConditionGatewayAlive),
-		})
+		}
+		if r.Config.MutualTLS() {
+			h.OriginTLS = ingress.OriginContextName(l.Spec.ClusterName)
+		}
+		snap.Links = append(snap.Links, h)
 	}
 	return snap, nil
 }

@@ -2,6 +2,8 @@ package remote
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"fmt"
 	"net"
 	"net/http"
@@ -9,6 +11,8 @@ import (
 	"strconv"
 	"sync"
 	"time"
+
+	"github.com/crossmap/crossmap/internal/pki"
 )
 
 // ProbeConfig says how to health-check a remote gateway.
@@ -19,9 +23,17 @@ type ProbeConfig struct {
 	Period           time.Duration
 	Timeout          time.Duration
 	FailureThreshold int
-	// Notify is called when the gateway turns alive or dead, on the
-	// probing goroutine: it must return promptly.
+	// TLS, when set, makes each probe an HTTPS GET with this configuration:
+	// the client certificate, the trust anchor and the gateway's identity
+	// as ServerName. The probe then checks the same mutual TLS traffic
+	// uses. Nil probes in cleartext.
+	TLS *tls.Config
+	// Notify is called when the gateway turns alive or dead, or the TLS
+	// verdict changes, on the probing goroutine: it must return promptly.
 	Notify func()
+	// OnTLSFailure is called with the reason (pki.Classify) of every
+	// round that failed its TLS handshake; optional, for counting.
+	OnTLSFailure func(reason string)
 	// Now is the clock; tests inject one.
 	Now func() time.Time
 }
@@ -37,6 +49,24 @@ type ProbeResult struct {
 	Err error
 	// Probed is false until the first round has finished.
 	Probed bool
+	// TLS is the verdict of the last round that got as far as a TLS
+	// handshake (probes with ProbeConfig.TLS only).
+	TLS TLSResult
+}
+
+// TLSResult is what the probe learnt of the gateway's mutual TLS.
+type TLSResult struct {
+	// Checked is true once a round reached the handshake.
+	Checked bool
+	// Reason is empty after a good handshake, else why it failed
+	// (pki.Classify's reasons).
+	Reason string
+	// Err is the last handshake failure; kept after a recovery, with At.
+	Err error
+	At  time.Time
+	// PeerNotAfter is when the certificate the gateway presented in the
+	// last good handshake expires.
+	PeerNotAfter time.Time
 }
 
 // Prober probes a gateway every Period. A round succeeds when any gateway
@@ -68,7 +98,7 @@ func StartProber(ctx context.Context, cfg ProbeConfig) *Prober {
 			Timeout: cfg.Timeout,
 			// Each probe is a fresh connection, so that a dead gateway is
 			// seen as dead and not hidden behind a pooled connection.
-			Transport: &http.Transport{DisableKeepAlives: true, Proxy: nil,
+			Transport: &http.Transport{DisableKeepAlives: true, Proxy: nil, TLSClientConfig: cfg.TLS,
 				DialContext: (&net.Dialer{Timeout: cfg.Timeout}).DialContext},
 		},
 		cancel: cancel,
@@ -100,11 +130,11 @@ func (p *Prober) run(ctx context.Context) {
 	t := time.NewTicker(p.cfg.Period)
 	defer t.Stop()
 	for {
-		latency, err := p.round(ctx)
+		latency, peer, err := p.round(ctx)
 		if ctx.Err() != nil {
 			return
 		}
-		p.record(latency, err)
+		p.record(latency, peer, err)
 		select {
 		case <-ctx.Done():
 			return
@@ -113,36 +143,61 @@ func (p *Prober) run(ctx context.Context) {
 	}
 }
 
-func (p *Prober) round(ctx context.Context) (time.Duration, error) {
+// round probes every address until one answers. peer is the certificate
+// the gateway presented, when the round was over TLS and got that far.
+func (p *Prober) round(ctx context.Context) (latency time.Duration, peer *x509.Certificate, err error) {
+	scheme := "http://"
+	if p.cfg.TLS != nil {
+		scheme = "https://"
+	}
 	var lastErr error
 	for _, a := range p.cfg.Addresses {
-		url := "http://" + net.JoinHostPort(a.String(), strconv.Itoa(int(p.cfg.Port))) + p.cfg.Path
+		url := scheme + net.JoinHostPort(a.String(), strconv.Itoa(int(p.cfg.Port))) + p.cfg.Path
 		start := p.cfg.Now()
 		req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 		if err != nil {
-			return 0, err
+			return 0, nil, err
 		}
 		resp, err := p.client.Do(req)
 		if err != nil {
-			lastErr = err
+			// A TLS failure is worth more than any other: it is the one
+			// that says something about the gateway's identity.
+			if _, lastTLS := pki.Classify(lastErr); !lastTLS {
+				lastErr = err
+			}
 			continue
 		}
 		resp.Body.Close()
+		if resp.TLS != nil && len(resp.TLS.PeerCertificates) > 0 {
+			peer = resp.TLS.PeerCertificates[0]
+		}
 		if resp.StatusCode/100 == 2 {
-			return p.cfg.Now().Sub(start), nil
+			return p.cfg.Now().Sub(start), peer, nil
 		}
 		lastErr = fmt.Errorf("probe %s: HTTP %d", url, resp.StatusCode)
 	}
 	if lastErr == nil {
 		lastErr = fmt.Errorf("no gateway address to probe")
 	}
-	return 0, lastErr
+	return 0, peer, lastErr
 }
 
-func (p *Prober) record(latency time.Duration, err error) {
+func (p *Prober) record(latency time.Duration, peer *x509.Certificate, err error) {
 	p.mu.Lock()
-	was := p.result.Alive
+	was, wasTLS := p.result.Alive, p.result.TLS
 	p.result.Probed = true
+	reason, tlsFailed := pki.Classify(err)
+	switch {
+	case p.cfg.TLS == nil:
+	case tlsFailed:
+		p.result.TLS.Checked = true
+		p.result.TLS.Reason, p.result.TLS.Err, p.result.TLS.At = reason, err, p.cfg.Now()
+	case peer != nil:
+		// The handshake succeeded, whatever the HTTP answer was.
+		p.result.TLS.Checked = true
+		p.result.TLS.Reason = ""
+		p.result.TLS.PeerNotAfter = peer.NotAfter
+	}
 	if err == nil {
 		p.failures = 0
 		p.result.Alive = true
@@ -155,8 +210,11 @@ func (p *Prober) record(latency time.Duration, err error) {
 			p.result.Alive = false
 		}
 	}
-	changed := was != p.result.Alive
+	changed := was != p.result.Alive || wasTLS.Checked != p.result.TLS.Checked || wasTLS.Reason != p.result.TLS.Reason
 	p.mu.Unlock()
+	if tlsFailed && p.cfg.TLS != nil && p.cfg.OnTLSFailure != nil {
+		p.cfg.OnTLSFailure(reason)
+	}
 	if changed && p.cfg.Notify != nil {
 		p.cfg.Notify()
 	}

@@ -24,6 +24,53 @@ type Link struct {
 	GatewayAddresses []string  `json:"gatewayAddresses,omitempty"`
 	MirroredServices []string  `json:"mirroredServices"`
 	LastSync         time.Time `json:"lastSync,omitzero"`
+	// TLS is the state of mutual TLS toward the Link's gateway; nil in
+	// flat mode, where there is no gateway.
+	TLS *LinkTLS `json:"tls,omitempty"`
+}
+
+// LinkTLS is what the status API shows of mutual TLS toward one Link's
+// gateway.
+type LinkTLS struct {
+	// Mode is "mutual", or "cleartext" when crossmap runs with
+	// --insecure-cleartext.
+	Mode string `json:"mode"`
+	// Identity is the name the gateway's certificate must carry.
+	Identity string `json:"identity,omitempty"`
+	// Verified is true while the last probe's handshake succeeded.
+	Verified bool `json:"verified"`
+	// Reason is the last handshake's verdict: HandshakeSucceeded, or why it
+	// failed (UnknownCA, CertificateExpired, IdentityMismatch, ...).
+	Reason string `json:"reason,omitempty"`
+	// LastError is the last handshake failure, kept after a recovery.
+	LastError   string    `json:"lastError,omitempty"`
+	LastErrorAt time.Time `json:"lastErrorAt,omitzero"`
+	// GatewayCertExpiry is when the certificate the gateway presented
+	// expires; ClientCertExpiry when ours does.
+	GatewayCertExpiry time.Time `json:"gatewayCertExpiry,omitzero"`
+	ClientCertExpiry  time.Time `json:"clientCertExpiry,omitzero"`
+}
+
+// Certificate is one certificate crossmap issued in this cluster.
+type Certificate struct {
+	// Secret is the namespace/name of the Secret holding it.
+	Secret   string    `json:"secret"`
+	Usage    string    `json:"usage"`
+	Identity string    `json:"identity"`
+	NotAfter time.Time `json:"notAfter"`
+	// RenewAt is when crossmap replaces it.
+	RenewAt time.Time `json:"renewAt"`
+}
+
+// Trust is the state of this cluster's side of cross-cluster mTLS.
+type Trust struct {
+	// Mode is "mutual" or "cleartext".
+	Mode string `json:"mode"`
+	// TrustAnchor is the namespace/name of the trust anchor Secret, and
+	// TrustAnchorExpiry when its CA certificate expires.
+	TrustAnchor       string        `json:"trustAnchor,omitempty"`
+	TrustAnchorExpiry time.Time     `json:"trustAnchorExpiry,omitzero"`
+	Certificates      []Certificate `json:"certificates"`
 }
 
 // Key is the Link's namespace/name.
@@ -81,6 +128,7 @@ type View struct {
 	Services []Service `json:"services"`
 	Routes   []Route   `json:"routes"`
 	Problems []Problem `json:"problems"`
+	Trust    Trust     `json:"trust"`
 }
 
 // Model is the reconcilers' shared record of what crossmap is doing. It is
@@ -91,6 +139,7 @@ type Model struct {
 	services map[string][]Service // by Link key
 	routes   map[string]Route
 	problems map[string][]Problem
+	trust    Trust
 }
 
 // NewModel returns an empty model.
@@ -111,6 +160,14 @@ func (m *Model) DeleteLink(key string) {
 	defer m.mu.Unlock()
 	delete(m.links, key)
 	delete(m.services, key)
+}
+
+// SetTrust records the state of this cluster's certificates.
+func (m *Model) SetTrust(t Trust) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	t.Certificates = slices.Clone(t.Certificates)
+	m.trust = t
 }
 
 // SetServices replaces the mirrors of the Link linkKey.
@@ -188,11 +245,16 @@ func (m *Model) SetProblems(source string, found []mapper.Problem, now time.Time
 func (m *Model) View() View {
 	m.mu.RLock()
 	defer m.mu.RUnlock()
-	v := View{Links: []Link{}, Services: []Service{}, Routes: []Route{}, Problems: []Problem{}}
+	v := View{Links: []Link{}, Services: []Service{}, Routes: []Route{}, Problems: []Problem{}, Trust: m.trust}
+	v.Trust.Certificates = append([]Certificate{}, m.trust.Certificates...)
 	for _, k := range slices.Sorted(maps.Keys(m.links)) {
 		l := m.links[k]
 		l.MirroredServices = slices.Clone(l.MirroredServices)
 		l.GatewayAddresses = slices.Clone(l.GatewayAddresses)
+		if l.TLS != nil {
+			t := *l.TLS
+			l.TLS = &t
+		}
 		v.Links = append(v.Links, l)
 	}
 	for _, k := range slices.Sorted(maps.Keys(m.services)) {

@@ -51,6 +51,7 @@ func (s *Server) Handler() http.Handler {
 	get("/status/links/{namespace}/{name}", s.getLink)
 	get("/status/services", s.getServices)
 	get("/status/services/{namespace}/{name}", s.getService)
+	get("/status/trust", func(w http.ResponseWriter, _ *http.Request) { writeJSON(w, http.StatusOK, s.view().Trust) })
 	get("/status/routes", s.getRoutes)
 	get("/status/routes/{namespace}/{name}", s.getRoute)
 	get("/metrics", s.getMetrics())

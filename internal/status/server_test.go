@@ -193,6 +193,12 @@ func TestServerEmptyStatus(t *testing.T) {
 	}
 	// Every list is [], not null.
 	for field, value := range decode[map[string]any](t, body) {
+		if field == "trust" {
+			if certs := value.(map[string]any)["certificates"]; certs == nil {
+				t.Errorf("GET /status of an empty model: trust.certificates is null; want []")
+			}
+			continue
+		}
 		if list, ok := value.([]any); !ok || len(list) != 0 {
 			t.Errorf("GET /status of an empty model: %q is %v; want []", field, value)
 		}
