@@ -31,6 +31,7 @@ func commands() []command {
 		{"status", "show a running controller's Links, routes and problems", runStatus},
 		{"link", "link a remote cluster: read-only credentials there, a Link here", runLink},
 		{"check", "check that a cluster is ready for the controller", runCheck},
+		{"trust", "generate the trust anchor (CA) linked clusters share for mTLS", runTrust},
 	}
 }
 
