@@ -26,6 +26,21 @@ var pageTmpl = template.Must(template.New("page").Funcs(template.FuncMap{
 	"short": shortDuration,
 }).Parse(pageTemplate))
 
+// tlsBadge is how the page shows a Link's mutual TLS.
+func tlsBadge(t *LinkTLS) (health, label string) {
+	switch {
+	case t == nil:
+		return healthNone, "n/a"
+	case t.Mode != "mutual":
+		return healthWarn, "cleartext"
+	case t.Verified:
+		return healthOK, "verified"
+	case t.Reason == "" || t.Reason == "NotProbed":
+		return healthNone, "not checked"
+	}
+	return healthBad, t.Reason
+}
+
 // shortDuration rounds a duration the model holds as text to three
 // significant figures or so ("34.113142ms" reads 34.1ms), and leaves any
 // other text as it is.
@@ -62,6 +77,7 @@ type page struct {
 	Routes    []pageRoute
 	Services  []pageService
 	Problems  []pageProblem
+	Trust     Trust
 	// HealthyLinks counts the Links whose health is ok; HeldRoutes the
 	// routes a problem holds.
 	HealthyLinks, HeldRoutes, ReadyServices int
@@ -71,6 +87,9 @@ type pageLink struct {
 	Link
 	Health, HealthLabel   string
 	Gateway, GatewayLabel string
+	// TLS and TLSLabel are the mutual TLS badge: verified, the reason a
+	// handshake failed, cleartext, or not checked.
+	TLS, TLSLabel string
 }
 
 type pageRoute struct {
@@ -105,9 +124,10 @@ type pageProblem struct {
 }
 
 func newPage(v View, now time.Time) page {
-	p := page{Generated: now, Refresh: refreshSeconds}
+	p := page{Generated: now, Refresh: refreshSeconds, Trust: v.Trust}
 	for _, l := range v.Links {
 		pl := pageLink{Link: l, Health: healthOK, HealthLabel: "healthy", Gateway: healthOK, GatewayLabel: "alive"}
+		pl.TLS, pl.TLSLabel = tlsBadge(l.TLS)
 		switch {
 		case !l.GatewayProbed:
 			pl.Gateway, pl.GatewayLabel = healthNone, "not probed"

@@ -18,3 +18,20 @@ func TestShortDuration(t *testing.T) {
 		}
 	}
 }
+
+func TestTLSBadge(t *testing.T) {
+	for _, tc := range []struct {
+		in                *LinkTLS
+		health, wantLabel string
+	}{
+		{nil, healthNone, "n/a"},
+		{&LinkTLS{Mode: "cleartext"}, healthWarn, "cleartext"},
+		{&LinkTLS{Mode: "mutual", Verified: true, Reason: "HandshakeSucceeded"}, healthOK, "verified"},
+		{&LinkTLS{Mode: "mutual", Reason: "NotProbed"}, healthNone, "not checked"},
+		{&LinkTLS{Mode: "mutual", Reason: "IdentityMismatch"}, healthBad, "IdentityMismatch"},
+	} {
+		if h, l := tlsBadge(tc.in); h != tc.health || l != tc.wantLabel {
+			t.Errorf("tlsBadge(%+v) = %q, %q; want %q, %q", tc.in, h, l, tc.health, tc.wantLabel)
+		}
+	}
+}
