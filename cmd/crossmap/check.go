@@ -14,11 +14,17 @@ func runCheck(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 "[ok] ...", "[warn] ... — fix: ..." or "[FAIL] ... — fix: ...":
   - the API server answers, and who the checks run as;
   - the CRDs are installed and established: links.crossmap.io, and Emissary's
-    mappings and hosts.getambassador.io serving v3alpha1 (trafficsplits.split.smi-spec.io
-    only warns: it is needed for SMI TrafficSplits alone);
-  - RBAC: every verb the controller uses on every resource, asked with
-    SelfSubjectAccessReviews. Run it as the controller (its kubeconfig, or
+    mappings, hosts and tlscontexts.getambassador.io serving v3alpha1
+    (trafficsplits.split.smi-spec.io only warns: it is needed for SMI
+    TrafficSplits alone);
+  - RBAC: every verb the controller uses on every resource (and on the three
+    certificate Secrets it issues, by name), asked with SelfSubjectAccessReviews.
+    Run it as the controller (its kubeconfig, or
     --as system:serviceaccount:<namespace>:<account>) for these to mean something;
+  - the trust anchor for cross-cluster mTLS: Secret --trust-anchor-secret in
+    --namespace holds a usable CA (ca.crt, ca.key), with its expiry. Missing,
+    it fails: make one with 'crossmap trust generate' and apply the same Secret
+    in every linked cluster;
   - each Link in --namespace: its Secret's kubeconfig reaches the remote API
     server (/readyz) and may list Services and EndpointSlices there. This is
     checked from where you run it, which may differ from the controller's pods.

@@ -23,7 +23,9 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	"github.com/crossmap/crossmap/ingress"
 	crossmapv1 "github.com/crossmap/crossmap/internal/api/v1alpha1"
+	"github.com/crossmap/crossmap/internal/pki"
 )
 
 // checkTimeout bounds each request of `crossmap check`, to the local and to
@@ -37,6 +39,9 @@ type CheckOptions struct {
 	Kubeconfig, Context string
 	// Namespace is the controller's --namespace.
 	Namespace string
+	// TrustAnchorSecret is the controller's --trust-anchor-secret, in
+	// Namespace.
+	TrustAnchorSecret string
 	// As and AsGroups impersonate the controller's identity, so that the
 	// RBAC checks are about it rather than about the operator.
 	As       string
@@ -45,7 +50,7 @@ type CheckOptions struct {
 
 // DefaultCheckOptions returns the defaults the flags start from.
 func DefaultCheckOptions() CheckOptions {
-	return CheckOptions{Namespace: DefaultNamespace}
+	return CheckOptions{Namespace: DefaultNamespace, TrustAnchorSecret: DefaultTrustOptions().Name}
 }
 
 // BindFlags registers the flags of `crossmap check` on fs.
@@ -53,6 +58,7 @@ func (o *CheckOptions) BindFlags(fs *flag.FlagSet) {
 	fs.StringVar(&o.Kubeconfig, "kubeconfig", o.Kubeconfig, "kubeconfig of the cluster to check (default: $KUBECONFIG, then ~/.kube/config)")
 	fs.StringVar(&o.Context, "context", o.Context, "kubeconfig context to use")
 	fs.StringVar(&o.Namespace, "namespace", o.Namespace, "the controller's --namespace: where its Links, their Secrets and its leader election Lease are")
+	fs.StringVar(&o.TrustAnchorSecret, "trust-anchor-secret", o.TrustAnchorSecret, "the controller's --trust-anchor-secret: the Secret in --namespace holding the trust anchor (ca.crt, ca.key) linked clusters share for mTLS")
 	fs.StringVar(&o.As, "as", o.As, "check as this user, e.g. system:serviceaccount:crossmap-system:crossmap (the controller's identity); needs the right to impersonate")
 	fs.Func("as-group", "group to impersonate along with --as (repeatable)", func(s string) error {
 		o.AsGroups = append(o.AsGroups, s)
@@ -65,6 +71,9 @@ func (o *CheckOptions) Validate() error {
 	var errs []error
 	if msgs := validation.IsDNS1123Label(o.Namespace); len(msgs) > 0 {
 		errs = append(errs, fmt.Errorf("--namespace %q: %s", o.Namespace, strings.Join(msgs, "; ")))
+	}
+	if msgs := validation.IsDNS1123Subdomain(o.TrustAnchorSecret); len(msgs) > 0 {
+		errs = append(errs, fmt.Errorf("--trust-anchor-secret %q: %s", o.TrustAnchorSecret, strings.Join(msgs, "; ")))
 	}
 	if len(o.AsGroups) > 0 && o.As == "" {
 		errs = append(errs, errors.New("--as-group needs --as"))
@@ -86,7 +95,7 @@ func RunCheck(ctx context.Context, o CheckOptions, out io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("load kubeconfig: %w", err)
 	}
-	return Check(ctx, cfg, o.Namespace, out)
+	return Check(ctx, cfg, o, out)
 }
 
 // Level is how bad a failed check is.
@@ -128,8 +137,10 @@ func (c *checker) err() error {
 
 // Check runs the preflight checks against the cluster cfg reaches, with
 // cfg's identity, printing one line per check to out. It returns an error
-// when a check failed; warnings alone are not failures.
-func Check(ctx context.Context, cfg *rest.Config, namespace string, out io.Writer) error {
+// when a check failed; warnings alone are not failures. Of o, only
+// Namespace and TrustAnchorSecret are used: cfg already says which cluster
+// and identity.
+func Check(ctx context.Context, cfg *rest.Config, o CheckOptions, out io.Writer) error {
 	cfg = rest.CopyConfig(cfg)
 	cfg.Timeout = checkTimeout
 	// One access review per verb and resource: client-go's default of 5
@@ -155,8 +166,9 @@ func Check(ctx context.Context, cfg *rest.Config, namespace string, out io.Write
 	user := checkIdentity(ctx, cs, ch)
 
 	crds := checkCRDs(ctx, c, cs, ch)
-	checkRBAC(ctx, cs, ch, ControllerPermissions(namespace, crds[trafficSplitCRD]), user)
-	checkLinks(ctx, c, ch, namespace)
+	checkRBAC(ctx, cs, ch, ControllerPermissions(o.Namespace, crds[trafficSplitCRD]), user)
+	checkTrustAnchor(ctx, c, ch, o.Namespace, o.TrustAnchorSecret, time.Now())
+	checkLinks(ctx, c, ch, o.Namespace)
 	return ch.err()
 }
 
@@ -188,6 +200,7 @@ const (
 	linkCRD         = "links.crossmap.io"
 	mappingCRD      = "mappings.getambassador.io"
 	hostCRD         = "hosts.getambassador.io"
+	tlsContextCRD   = "tlscontexts.getambassador.io"
 	trafficSplitCRD = "trafficsplits.split.smi-spec.io"
 	// emissaryVersion is the only Emissary API version crossmap reads and
 	// writes.
@@ -214,6 +227,10 @@ func crdRequirements() []crdRequirement {
 		{name: mappingCRD, group: "getambassador.io", plural: "mappings", versions: []string{emissaryVersion},
 			level: LevelFail, missingFix: emissaryCRDFix},
 		{name: hostCRD, group: "getambassador.io", plural: "hosts", versions: []string{emissaryVersion},
+			level: LevelFail, missingFix: emissaryCRDFix},
+		// The trust role writes one TLSContext per linked cluster, and
+		// watches them: without the CRD the controller does not start.
+		{name: tlsContextCRD, group: "getambassador.io", plural: "tlscontexts", versions: []string{emissaryVersion},
 			level: LevelFail, missingFix: emissaryCRDFix},
 		{name: trafficSplitCRD, group: "split.smi-spec.io", plural: "trafficsplits", versions: []string{"v1alpha2", "v1alpha1"},
 			level: LevelWarn, missingFix: "kubectl apply -f manifests/crd/split.smi-spec.io_trafficsplits.yaml, if you want SMI TrafficSplits",
@@ -340,7 +357,10 @@ func checkCRDDiscovery(cs kubernetes.Interface, ch *checker, req crdRequirement)
 // Permission is one resource the controller uses, with the verbs it needs.
 type Permission struct {
 	Group, Resource, Subresource string
-	Verbs                        []string
+	// Name limits the permission to one object, as an RBAC rule's
+	// resourceNames does; "" means every object.
+	Name  string
+	Verbs []string
 	// Namespace is where the permission is needed; "" means every
 	// namespace.
 	Namespace string
@@ -372,6 +392,9 @@ func (p Permission) String() string {
 	if p.Group != "" {
 		r += " (" + p.Group + ")"
 	}
+	if p.Name != "" {
+		r += " " + p.Name
+	}
 	switch {
 	case p.ClusterScoped:
 		return r
@@ -386,7 +409,10 @@ func (p Permission) String() string {
 // grants exactly these): it reads through informers, which list and watch
 // and never get, writes by server-side apply, which is a patch and also
 // needs create for a new object, and prunes what it owns (delete). Without
-// the TrafficSplit CRD, TrafficSplits are not needed.
+// the TrafficSplit CRD, TrafficSplits are not needed. The trust role
+// (cross-cluster mTLS) writes three Secrets of fixed names, so its patch is
+// asked for by name, as manifests/rbac grants it; a create cannot be
+// limited by name in RBAC.
 func ControllerPermissions(namespace string, trafficSplits bool) []Permission {
 	read := []string{"list", "watch"}
 	write := []string{"list", "watch", "create", "patch", "delete"}
@@ -404,7 +430,11 @@ func ControllerPermissions(namespace string, trafficSplits bool) []Permission {
 		{Group: "split.smi-spec.io", Resource: "trafficsplits", Verbs: write, Why: "TrafficSplits are written for crossmap.io/traffic-split", Level: splitLevel},
 		{Group: crossmapv1.GroupVersion.Group, Resource: "links", Verbs: read, Namespace: namespace, Why: "Links are the import role's input", Level: LevelFail},
 		{Group: crossmapv1.GroupVersion.Group, Resource: "links", Subresource: "status", Verbs: []string{"patch"}, Namespace: namespace, Why: "Link conditions are reported", Level: LevelFail},
-		{Resource: "secrets", Verbs: read, Namespace: namespace, Why: "Links' credentials are read", Level: LevelFail},
+		{Resource: "secrets", Verbs: []string{"list", "watch", "create"}, Namespace: namespace, Why: "Links' credentials and the trust anchor are read, and the trust role writes the certificates it issues", Level: LevelFail},
+		{Resource: "secrets", Name: ingress.GatewayCertSecret, Verbs: []string{"patch"}, Namespace: namespace, Why: "the trust role issues and renews the gateway certificate", Level: LevelFail},
+		{Resource: "secrets", Name: ingress.ClientCertSecret, Verbs: []string{"patch"}, Namespace: namespace, Why: "the trust role issues and renews the client certificate", Level: LevelFail},
+		{Resource: "secrets", Name: ingress.TrustCASecret, Verbs: []string{"patch"}, Namespace: namespace, Why: "the trust role publishes the trust anchor's certificate for Emissary", Level: LevelFail},
+		{Group: "getambassador.io", Resource: "tlscontexts", Verbs: write, Namespace: namespace, Why: "the trust role writes the TLSContext each linked cluster's routes originate mutual TLS with", Level: LevelFail},
 		{Resource: "events", Verbs: []string{"create", "patch"}, Why: "problems and failovers are recorded as Events", Level: LevelFail},
 		{Group: "coordination.k8s.io", Resource: "leases", Verbs: []string{"get", "create", "update"}, Namespace: namespace, Why: "leader election with --leader-elect", Level: LevelFail},
 	}
@@ -419,7 +449,7 @@ func checkRBAC(ctx context.Context, cs kubernetes.Interface, ch *checker, perms 
 		for _, verb := range p.Verbs {
 			review, err := cs.AuthorizationV1().SelfSubjectAccessReviews().Create(ctx, &authorizationv1.SelfSubjectAccessReview{
 				Spec: authorizationv1.SelfSubjectAccessReviewSpec{ResourceAttributes: &authorizationv1.ResourceAttributes{
-					Namespace: p.Namespace, Verb: verb, Group: p.Group, Resource: p.Resource, Subresource: p.Subresource,
+					Namespace: p.Namespace, Verb: verb, Group: p.Group, Resource: p.Resource, Subresource: p.Subresource, Name: p.Name,
 				}},
 			}, metav1.CreateOptions{})
 			if err != nil {
@@ -443,13 +473,21 @@ func checkRBAC(ctx context.Context, cs kubernetes.Interface, ch *checker, perms 
 
 // grantCommand is the kubectl command that grants verbs on p to user.
 func grantCommand(p Permission, verbs []string, user string) string {
-	name := "crossmap-" + strings.ReplaceAll(p.Resource+"-"+p.Subresource, "/", "-")
-	name = strings.TrimSuffix(name, "-")
+	name := "crossmap-" + p.Resource
+	if p.Subresource != "" {
+		name += "-" + p.Subresource
+	}
+	if p.Name != "" {
+		name += "-" + p.Name
+	}
 	subject := "--user=" + cmp.Or(user, "<controller user>")
 	if rest, ok := strings.CutPrefix(user, "system:serviceaccount:"); ok {
 		subject = "--serviceaccount=" + rest
 	}
 	role := fmt.Sprintf("--verb=%s --resource=%s", strings.Join(verbs, ","), p.kubectlResource())
+	if p.Name != "" {
+		role += " --resource-name=" + p.Name
+	}
 	if p.Namespace == "" {
 		return fmt.Sprintf("kubectl create clusterrole %s %s && kubectl create clusterrolebinding %s --clusterrole=%s %s",
 			name, role, name, name, subject)
@@ -497,17 +535,16 @@ func checkLink(ctx context.Context, c client.Client, ch *checker, l *crossmapv1.
 	relink := fmt.Sprintf("issue new credentials with 'crossmap link %s --kubeconfig <admin kubeconfig of %s> --namespace %s --apply'",
 		l.Spec.ClusterName, l.Spec.ClusterName, l.Namespace)
 	key := cmp.Or(l.Spec.CredentialsSecret.Key, crossmapv1.DefaultCredentialsKey)
-	var secret corev1.Secret
-	err := c.Get(ctx, client.ObjectKey{Namespace: l.Namespace, Name: l.Spec.CredentialsSecret.Name}, &secret)
+	secret, err := readSecret(ctx, c, l.Namespace, l.Spec.CredentialsSecret.Name)
 	switch {
-	case apierrors.IsNotFound(err):
-		ch.bad(LevelFail, fmt.Sprintf("%s: its Secret %s/%s does not exist", what, l.Namespace, l.Spec.CredentialsSecret.Name), relink)
-		return
 	case apierrors.IsForbidden(err):
-		ch.bad(LevelFail, fmt.Sprintf("%s: cannot read its Secret: %v", what, err), "grant get on secrets (see the RBAC checks above)")
+		ch.bad(LevelFail, fmt.Sprintf("%s: cannot read its Secret: %v", what, err), "grant list on secrets in namespace "+l.Namespace+" (see the RBAC checks above)")
 		return
 	case err != nil:
 		ch.bad(LevelFail, fmt.Sprintf("%s: cannot read its Secret: %v", what, err), "check that the API server is healthy and run the check again")
+		return
+	case secret == nil:
+		ch.bad(LevelFail, fmt.Sprintf("%s: its Secret %s/%s does not exist", what, l.Namespace, l.Spec.CredentialsSecret.Name), relink)
 		return
 	}
 	kubeconfig, ok := secret.Data[key]
@@ -549,4 +586,106 @@ func checkLink(ctx context.Context, c client.Client, ch *checker, l *crossmapv1.
 		return
 	}
 	ch.ok("%s: remote API server %s is ready, and the credentials list services and endpointslices", what, cfg.Host)
+}
+
+// trustAnchorWarnBefore is how long before its expiry the trust anchor is
+// a warning: time enough to roll a new one out to every linked cluster.
+const trustAnchorWarnBefore = 30 * 24 * time.Hour
+
+// readSecret reads one Secret by listing its namespace with a field
+// selector: the controller may list and watch Secrets in its namespace, but
+// not get them (its cache never gets), so that `check --as` the controller
+// reads what the controller reads. It returns nil, nil when there is no
+// such Secret.
+func readSecret(ctx context.Context, c client.Client, namespace, name string) (*corev1.Secret, error) {
+	var list corev1.SecretList
+	if err := c.List(ctx, &list, client.InNamespace(namespace), client.MatchingFields{"metadata.name": name}); err != nil {
+		return nil, err
+	}
+	for i := range list.Items {
+		if list.Items[i].Name == name {
+			return &list.Items[i], nil
+		}
+	}
+	return nil, nil
+}
+
+// trustGenerateCommand is how to make the trust anchor Secret the
+// controller looks for. The namespace is passed to `trust generate`, not to
+// kubectl: the printed Secret names its namespace, and kubectl refuses a
+// -n that differs from it.
+func trustGenerateCommand(namespace, name string) string {
+	cmd := "crossmap trust generate --namespace " + namespace
+	if name != DefaultTrustOptions().Name {
+		cmd += " --name " + name
+	}
+	return cmd + " | kubectl apply -f -"
+}
+
+// checkTrustAnchor checks the trust anchor Secret crossmap issues the
+// cluster's mTLS certificates from.
+func checkTrustAnchor(ctx context.Context, c client.Client, ch *checker, namespace, name string, now time.Time) {
+	secret, err := readSecret(ctx, c, namespace, name)
+	what := fmt.Sprintf("trust anchor Secret %s/%s", namespace, name)
+	switch {
+	case apierrors.IsForbidden(err):
+		ch.bad(LevelFail, fmt.Sprintf("cannot read the %s: %v", what, err), "grant list on secrets in namespace "+namespace+" (see the RBAC checks above)")
+	case err != nil:
+		ch.bad(LevelFail, fmt.Sprintf("cannot read the %s: %v", what, err), "check that the API server is healthy and run the check again")
+	default:
+		v := trustAnchorVerdict(secret, namespace, name, now)
+		if v.level == LevelOK {
+			ch.ok("%s", v.msg)
+		} else {
+			ch.bad(v.level, v.msg, v.fix)
+		}
+	}
+}
+
+// verdict is one check's outcome.
+type verdict struct {
+	level    Level
+	msg, fix string
+}
+
+// trustAnchorVerdict judges the trust anchor Secret (nil: there is none):
+// present, a usable CA, and not expired nor about to.
+func trustAnchorVerdict(secret *corev1.Secret, namespace, name string, now time.Time) verdict {
+	what := fmt.Sprintf("trust anchor Secret %s/%s", namespace, name)
+	generate := trustGenerateCommand(namespace, name)
+	if secret == nil {
+		return verdict{LevelFail,
+			what + " does not exist: cross-cluster mTLS cannot start (no gateway or client certificate is issued, and no route to another cluster works)",
+			fmt.Sprintf("create it with '%s' and apply the same Secret in every linked cluster (make it once, apply it everywhere), or run the controller with --insecure-cleartext on dev clusters", generate)}
+	}
+	ca, err := pki.ParseAuthority(secret.Data[pki.CACertKey], secret.Data[pki.CAKeyKey])
+	if err != nil {
+		return verdict{LevelFail, fmt.Sprintf("%s is not a usable CA (keys %s and %s): %v", what, pki.CACertKey, pki.CAKeyKey, err),
+			fmt.Sprintf("put back the trust anchor every linked cluster shares, or make a new one with '%s' and apply it in every linked cluster", generate)}
+	}
+	cert := ca.Cert
+	subject := fmt.Sprintf("CA %q", cert.Subject.CommonName)
+	expiry := cert.NotAfter.UTC().Format(time.RFC3339)
+	switch left := cert.NotAfter.Sub(now); {
+	case left <= 0:
+		return verdict{LevelFail, fmt.Sprintf("%s: %s expired on %s", what, subject, expiry),
+			fmt.Sprintf("make a new trust anchor with '%s' and apply it in every linked cluster", generate)}
+	case left < trustAnchorWarnBefore:
+		return verdict{LevelWarn, fmt.Sprintf("%s: %s expires on %s, in %s", what, subject, expiry, days(left)),
+			"rotate it before then, one step at a time in every linked cluster: append a new CA to ca.crt; then put the new CA first with its key in ca.key (crossmap re-issues from it); then drop the old CA"}
+	}
+	return verdict{LevelOK, fmt.Sprintf("%s holds %s, valid until %s (%s)", what, subject, expiry, days(cert.NotAfter.Sub(now))), ""}
+}
+
+// days is a long duration in days, the unit certificate lifetimes are
+// thought of in.
+func days(d time.Duration) string {
+	n := int(d / (24 * time.Hour))
+	switch {
+	case n == 1:
+		return "1 day"
+	case n < 1:
+		return d.Round(time.Minute).String()
+	}
+	return fmt.Sprintf("%d days", n)
 }
