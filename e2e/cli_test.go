@@ -485,20 +485,40 @@ func cliCheckNamespace(t *testing.T, west client.Client, ns, name string, kubeco
 	}
 }
 
+// cliTrustAnchor writes a trust anchor Secret called name into ns of c, as
+// `crossmap trust generate --namespace ns --name name | kubectl apply -f -`
+// would.
+func cliTrustAnchor(t *testing.T, c client.Client, ns, name string) {
+	t.Helper()
+	o := cli.DefaultTrustOptions()
+	o.Namespace, o.Name = ns, name
+	secret, err := cli.TrustAnchorSecret(o, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Create(t.Context(), secret); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // cliRunCheck runs `crossmap check` in-process and returns its output.
-func cliRunCheck(t *testing.T, kubeconfig, ns string) (string, error) {
+func cliRunCheck(t *testing.T, kubeconfig, ns string, more ...func(*cli.CheckOptions)) (string, error) {
 	t.Helper()
 	o := cli.DefaultCheckOptions()
 	o.Kubeconfig = kubeconfig
 	o.Namespace = ns
+	for _, f := range more {
+		f(&o)
+	}
 	var out bytes.Buffer
 	err := cli.RunCheck(t.Context(), o, &out)
 	t.Logf("crossmap check --namespace %s:\n%s", ns, out.String())
 	return out.String(), err
 }
 
-// TestCLICheck: against west with every CRD installed, as an admin, and
-// with a Link whose read-only credentials work, every check passes.
+// TestCLICheck: against west with every CRD installed, as an admin, with
+// a trust anchor and a Link whose read-only credentials work, every check
+// passes.
 func TestCLICheck(t *testing.T) {
 	id := cliID(t)
 	ns := "cli-check-" + id
@@ -506,7 +526,9 @@ func TestCLICheck(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cliCheckNamespace(t, cliAdminClient(t, bed.Plane("west")), ns, "east", creds)
+	west := cliAdminClient(t, bed.Plane("west"))
+	cliCheckNamespace(t, west, ns, "east", creds)
+	cliTrustAnchor(t, west, ns, "crossmap-trust-anchor")
 
 	out, err := cliRunCheck(t, cliAdminKubeconfig(t, bed.Plane("west")), ns)
 	if err != nil {
@@ -522,8 +544,15 @@ func TestCLICheck(t *testing.T) {
 		"[ok] CRD links.crossmap.io is established and serves v1alpha1",
 		"[ok] CRD mappings.getambassador.io is established and serves v3alpha1",
 		"[ok] CRD hosts.getambassador.io is established and serves v3alpha1",
+		"[ok] CRD tlscontexts.getambassador.io is established and serves v3alpha1",
 		"[ok] CRD trafficsplits.split.smi-spec.io is established and serves v1alpha2",
 		"[ok] RBAC: may list, watch, create, patch, delete services in all namespaces",
+		"[ok] RBAC: may list, watch, create secrets in namespace " + ns,
+		"[ok] RBAC: may patch secrets crossmap-gateway-tls in namespace " + ns,
+		"[ok] RBAC: may patch secrets crossmap-client-tls in namespace " + ns,
+		"[ok] RBAC: may patch secrets crossmap-trust-ca in namespace " + ns,
+		"[ok] RBAC: may list, watch, create, patch, delete tlscontexts (getambassador.io) in namespace " + ns,
+		"[ok] trust anchor Secret " + ns + "/crossmap-trust-anchor holds CA \"crossmap trust anchor\", valid until ",
 		"[ok] RBAC: may create, patch, delete hosts (getambassador.io) in namespace " + ns,
 		"[ok] RBAC: may list, watch, create, patch namespaces\n",
 		"[ok] RBAC: may patch links/status (crossmap.io) in namespace " + ns,
@@ -557,8 +586,13 @@ func TestCLICheckRestricted(t *testing.T) {
 			"kubectl create clusterrolebinding crossmap-services --clusterrole=crossmap-services --user=" + user,
 		"[FAIL] RBAC: may not list, watch, create, patch, delete mappings (getambassador.io) in all namespaces",
 		"--resource=mappings.getambassador.io",
-		"[FAIL] RBAC: may not list, watch secrets in namespace " + ns,
-		"kubectl create role crossmap-secrets -n " + ns + " --verb=list,watch --resource=secrets && kubectl create rolebinding crossmap-secrets -n " + ns,
+		"[FAIL] RBAC: may not list, watch, create secrets in namespace " + ns,
+		"kubectl create role crossmap-secrets -n " + ns + " --verb=list,watch,create --resource=secrets && kubectl create rolebinding crossmap-secrets -n " + ns,
+		"[FAIL] RBAC: may not patch secrets crossmap-gateway-tls in namespace " + ns + " (needed: the trust role issues and renews the gateway certificate) — fix: " +
+			"kubectl create role crossmap-secrets-crossmap-gateway-tls -n " + ns + " --verb=patch --resource=secrets --resource-name=crossmap-gateway-tls && ",
+		"[FAIL] RBAC: may not list, watch, create, patch, delete tlscontexts (getambassador.io) in namespace " + ns,
+		"[FAIL] cannot read the trust anchor Secret " + ns + "/crossmap-trust-anchor: ",
+		"— fix: grant list on secrets in namespace " + ns + " (see the RBAC checks above)",
 		"[FAIL] RBAC: may not patch links/status (crossmap.io) in namespace " + ns,
 		"--resource=links.crossmap.io/status",
 		"[FAIL] RBAC: may not create, patch events in all namespaces",
@@ -607,6 +641,8 @@ func TestCLICheckLinks(t *testing.T) {
 		t.Fatal(err)
 	}
 	cliCheckNamespace(t, west, ns, "gone", goneKubeconfig)
+	// The trust anchor is fine: the failures are the Links'.
+	cliTrustAnchor(t, west, ns, "crossmap-trust-anchor")
 
 	out, err := cliRunCheck(t, cliAdminKubeconfig(t, bed.Plane("west")), ns)
 	if err == nil || !strings.Contains(err.Error(), "3 of ") {
@@ -623,5 +659,61 @@ func TestCLICheckLinks(t *testing.T) {
 		if !strings.Contains(out, want) {
 			t.Errorf("check output lacks %q", want)
 		}
+	}
+}
+
+// TestCLICheckTrustAnchor: the trust anchor check reads the Secret the
+// controller's --trust-anchor-secret names, and a missing or unusable one
+// fails with the command that makes it.
+func TestCLICheckTrustAnchor(t *testing.T) {
+	id := cliID(t)
+	west := cliAdminClient(t, bed.Plane("west"))
+	admin := cliAdminKubeconfig(t, bed.Plane("west"))
+	line := func(out, prefix string) string {
+		for _, l := range strings.Split(out, "\n") {
+			if strings.HasPrefix(l, prefix) {
+				return l
+			}
+		}
+		t.Errorf("check printed no line starting %q:\n%s", prefix, out)
+		return ""
+	}
+
+	// Missing: the only failure, with the fix.
+	ns := "cli-trust-" + id
+	if err := west.Create(t.Context(), &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}); err != nil {
+		t.Fatal(err)
+	}
+	out, err := cliRunCheck(t, admin, ns)
+	if err == nil || !strings.Contains(err.Error(), "1 of ") {
+		t.Errorf("check without a trust anchor = %v; want 1 failed check", err)
+	}
+	want := "[FAIL] trust anchor Secret " + ns + "/crossmap-trust-anchor does not exist: cross-cluster mTLS cannot start"
+	if got := line(out, "[FAIL] trust anchor"); !strings.HasPrefix(got, want) ||
+		!strings.Contains(got, "— fix: create it with 'crossmap trust generate --namespace "+ns+" | kubectl apply -f -' and apply the same Secret in every linked cluster") ||
+		!strings.Contains(got, "--insecure-cleartext") {
+		t.Errorf("check printed %q; want %q with the fix", got, want)
+	}
+
+	// Not a CA: a Secret of that name with a certificate and no key.
+	if err := west.Create(t.Context(), &corev1.Secret{
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "crossmap-trust-anchor"},
+		Data:       map[string][]byte{"ca.crt": []byte("not PEM")},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	out, _ = cliRunCheck(t, admin, ns)
+	if got := line(out, "[FAIL] trust anchor"); !strings.Contains(got, "is not a usable CA (keys ca.crt and ca.key): CA certificate: no PEM CERTIFICATE block") {
+		t.Errorf("check printed %q; want the Secret reported as not a usable CA", got)
+	}
+
+	// Another name, as --trust-anchor-secret says.
+	cliTrustAnchor(t, west, ns, "shared-anchor")
+	out, err = cliRunCheck(t, admin, ns, func(o *cli.CheckOptions) { o.TrustAnchorSecret = "shared-anchor" })
+	if err != nil {
+		t.Errorf("check --trust-anchor-secret shared-anchor = %v; want every check to pass", err)
+	}
+	if got := line(out, "[ok] trust anchor"); !strings.Contains(got, ns+"/shared-anchor holds CA") {
+		t.Errorf("check printed %q; want the Secret shared-anchor checked", got)
 	}
 }

@@ -44,7 +44,9 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/log"
 
 	crossmapv1 "github.com/crossmap/crossmap/internal/api/v1alpha1"
+	"github.com/crossmap/crossmap/internal/cli"
 	"github.com/crossmap/crossmap/internal/controller"
+	"github.com/crossmap/crossmap/internal/pki"
 	"github.com/crossmap/crossmap/internal/testenv"
 )
 
@@ -594,12 +596,17 @@ func manifestTestConfig(namespace string) controller.Config {
 	return cfg
 }
 
-// manifestAccess is one request the SubjectAccessReviews below ask about.
+// manifestAccess is one request the SubjectAccessReviews below ask about;
+// name, when set, is the one object it is about.
 type manifestAccess struct {
 	verb, group, resource, namespace string
+	name                             string
 }
 
 func (a manifestAccess) String() string {
+	if a.name != "" {
+		return fmt.Sprintf("%s %s.%s %s in %q", a.verb, a.resource, a.group, a.name, a.namespace)
+	}
 	return fmt.Sprintf("%s %s.%s in %q", a.verb, a.resource, a.group, a.namespace)
 }
 
@@ -608,7 +615,7 @@ func manifestAllowed(ctx context.Context, c client.Client, user string, groups [
 	review := &authorizationv1.SubjectAccessReview{Spec: authorizationv1.SubjectAccessReviewSpec{
 		User: user, Groups: groups,
 		ResourceAttributes: &authorizationv1.ResourceAttributes{
-			Namespace: a.namespace, Verb: a.verb, Group: a.group, Resource: res, Subresource: sub,
+			Namespace: a.namespace, Verb: a.verb, Group: a.group, Resource: res, Subresource: sub, Name: a.name,
 		},
 	}}
 	if err := c.Create(ctx, review); err != nil {
@@ -621,8 +628,10 @@ func manifestAllowed(ctx context.Context, c client.Client, user string, groups [
 // of manifests/rbac (installed into a namespace of its own) and walks it
 // through everything it writes: mirrors and their namespace, gateway Mapping
 // and Host, route Mapping and TrafficSplit, Link status, Events, the leader
-// Lease, and the deletes. No request may be refused, and the rights must be
-// no wider than that.
+// Lease, the trust role's certificates (issued, then re-issued from a new
+// trust anchor) and TLSContext, and the deletes. No request may be refused,
+// `crossmap check` as the ServiceAccount passes, and the rights must be no
+// wider than that.
 func TestManifestsRBAC(t *testing.T) {
 	ctx := context.Background()
 	id := manifestID()
@@ -681,8 +690,8 @@ resources:
 	// The authorizer picks new bindings up a moment after they are written.
 	manifestPoll(t, "RBAC in effect", func(ctx context.Context) error {
 		for _, a := range []manifestAccess{
-			{"watch", "discovery.k8s.io", "endpointslices", ""},
-			{"watch", "", "secrets", ns},
+			{"watch", "discovery.k8s.io", "endpointslices", "", ""},
+			{"watch", "", "secrets", ns, ""},
 		} {
 			if ok, err := manifestAllowed(ctx, west, user, groups, a); err != nil || !ok {
 				return fmt.Errorf("%s: allowed=%t err=%v", a, ok, err)
@@ -692,23 +701,32 @@ resources:
 	})
 	// Least privilege: what crossmap never does is not granted.
 	for _, a := range []manifestAccess{
-		{"list", "", "secrets", ""},
-		{"list", "", "secrets", "default"},
-		{"get", "", "secrets", ns},
-		{"create", "", "secrets", ns},
-		{"update", "", "services", appNS},
-		{"delete", "", "namespaces", ""},
-		{"create", "crossmap.io", "links", ns},
-		{"update", "crossmap.io", "links", ns},
-		{"delete", "crossmap.io", "links", ns},
-		{"update", "crossmap.io", "links/status", ns},
-		{"list", "crossmap.io", "links", ""},
-		{"create", "getambassador.io", "hosts", appNS},
-		{"create", "coordination.k8s.io", "leases", "default"},
-		{"get", "", "pods", appNS},
-		{"create", "", "configmaps", ns},
-		{"create", "events.k8s.io", "events", ns},
-		{"impersonate", "", "serviceaccounts", ""},
+		{"list", "", "secrets", "", ""},
+		{"list", "", "secrets", "default", ""},
+		{"get", "", "secrets", ns, ""},
+		{"create", "", "secrets", "default", ""},
+		// The trust role patches its three certificate Secrets and no
+		// other: never the trust anchor, never a Link's credentials.
+		{"patch", "", "secrets", ns, ""},
+		{"patch", "", "secrets", ns, "crossmap-trust-anchor"},
+		{"patch", "", "secrets", ns, "east-kubeconfig"},
+		{"update", "", "secrets", ns, "crossmap-gateway-tls"},
+		{"delete", "", "secrets", ns, "crossmap-gateway-tls"},
+		{"create", "getambassador.io", "tlscontexts", appNS, ""},
+		{"list", "getambassador.io", "tlscontexts", "", ""},
+		{"update", "", "services", appNS, ""},
+		{"delete", "", "namespaces", "", ""},
+		{"create", "crossmap.io", "links", ns, ""},
+		{"update", "crossmap.io", "links", ns, ""},
+		{"delete", "crossmap.io", "links", ns, ""},
+		{"update", "crossmap.io", "links/status", ns, ""},
+		{"list", "crossmap.io", "links", "", ""},
+		{"create", "getambassador.io", "hosts", appNS, ""},
+		{"create", "coordination.k8s.io", "leases", "default", ""},
+		{"get", "", "pods", appNS, ""},
+		{"create", "", "configmaps", ns, ""},
+		{"create", "events.k8s.io", "events", ns, ""},
+		{"impersonate", "", "serviceaccounts", "", ""},
 	} {
 		if ok, err := manifestAllowed(ctx, west, user, groups, a); err != nil || ok {
 			t.Errorf("the ServiceAccount may %s (err=%v): more than crossmap needs", a, err)
@@ -760,9 +778,39 @@ resources:
 		},
 	})
 
-	// crossmap, as its ServiceAccount.
+	// The trust anchor, as `crossmap trust generate` makes it: with it the
+	// trust role issues this cluster's certificates.
+	anchorOpts := cli.DefaultTrustOptions()
+	anchorOpts.Namespace = ns
+	anchor, err := cli.TrustAnchorSecret(anchorOpts, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	manifestCreate(t, west, anchor)
+
+	// `crossmap check` as the ServiceAccount: every RBAC check passes, and
+	// it reads the trust anchor and the Link's Secret with the rights the
+	// controller has.
 	restCfg := rest.CopyConfig(bed.Plane("west").Config)
 	restCfg.Impersonate = rest.ImpersonationConfig{UserName: user, Groups: groups}
+	checkOpts := cli.DefaultCheckOptions()
+	checkOpts.Namespace = ns
+	var checkOut strings.Builder
+	if err := cli.Check(ctx, restCfg, checkOpts, &checkOut); err != nil {
+		t.Errorf("crossmap check as %s = %v; want every check to pass:\n%s", user, err, checkOut.String())
+	}
+	for _, want := range []string{
+		"[ok] RBAC: may patch secrets crossmap-trust-ca in namespace " + ns,
+		"[ok] RBAC: may list, watch, create, patch, delete tlscontexts (getambassador.io) in namespace " + ns,
+		"[ok] trust anchor Secret " + ns + "/crossmap-trust-anchor holds CA",
+		"[ok] Link east (cluster east): remote API server",
+	} {
+		if !strings.Contains(checkOut.String(), want) {
+			t.Errorf("crossmap check as %s printed:\n%s\nwant a line holding %q", user, checkOut.String(), want)
+		}
+	}
+
+	// crossmap, as its ServiceAccount.
 	refused := &manifestForbidden{}
 	restCfg.Wrap(refused.wrap)
 	logger, forbiddenLogs := newManifestLogRecorder(testr.NewWithOptions(t, testr.Options{Verbosity: 1}).WithName("west"))
@@ -831,7 +879,45 @@ resources:
 		}) {
 			errs = append(errs, "no InvalidAnnotation Event on Mapping bad")
 		}
+		if sib.Spec.TLS != "crossmap-origin-east" {
+			errs = append(errs, fmt.Sprintf("sibling Mapping tls = %q, want crossmap-origin-east", sib.Spec.TLS))
+		}
+		if err := west.Get(ctx, client.ObjectKey{Namespace: ns, Name: "crossmap-origin-east"}, &ambv3.TLSContext{}); err != nil {
+			errs = append(errs, fmt.Sprintf("TLSContext crossmap-origin-east: %v", err))
+		}
+		if _, err := manifestIssuers(ctx, west, ns); err != nil {
+			errs = append(errs, err.Error())
+		}
 		return joinErrs(errs)
+	})
+
+	// A new trust anchor (the second step of a rotation: a new CA first,
+	// the old one after it): the trust role re-issues both certificates
+	// and publishes the new bundle, which is a patch of each by name.
+	before, err := manifestIssuers(ctx, west, ns)
+	if err != nil {
+		t.Fatal(err)
+	}
+	next, err := cli.TrustAnchorSecret(anchorOpts, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	oldCA := anchor.Data["ca.crt"]
+	manifestPatch(t, west, anchor, func(s *corev1.Secret) {
+		s.Data["ca.crt"] = slices.Concat(next.Data["ca.crt"], oldCA)
+		s.Data["ca.key"] = next.Data["ca.key"]
+	})
+	manifestPoll(t, "certificates re-issued from the new trust anchor", func(ctx context.Context) error {
+		after, err := manifestIssuers(ctx, west, ns)
+		if err != nil {
+			return err
+		}
+		for secret, fp := range after {
+			if fp == before[secret] {
+				return fmt.Errorf("Secret %s still holds certificate %s", secret, fp)
+			}
+		}
+		return nil
 	})
 
 	// The deletes: the user drops the annotations, east stops exporting
@@ -861,6 +947,45 @@ resources:
 		}
 		return joinErrs(errs)
 	})
+	// The Link goes: its TLSContext is pruned.
+	manifestDelete(t, west, &crossmapv1.Link{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "east"}})
+	manifestPoll(t, "TLSContext crossmap-origin-east pruned", func(ctx context.Context) error {
+		if err := west.Get(ctx, client.ObjectKey{Namespace: ns, Name: "crossmap-origin-east"}, &ambv3.TLSContext{}); !apierrors.IsNotFound(err) {
+			return fmt.Errorf("TLSContext crossmap-origin-east still there (err=%v)", err)
+		}
+		return nil
+	})
+}
+
+// manifestIssuers returns, for each certificate Secret the trust role
+// issues in ns, which certificate it holds (its fingerprint), once all
+// three Secrets are there and each leaf is signed by the first CA of the
+// published trust bundle.
+func manifestIssuers(ctx context.Context, c client.Client, ns string) (map[string]string, error) {
+	var ca corev1.Secret
+	if err := c.Get(ctx, client.ObjectKey{Namespace: ns, Name: "crossmap-trust-ca"}, &ca); err != nil {
+		return nil, fmt.Errorf("trust CA Secret: %w", err)
+	}
+	root, err := pki.ParseCertificate(ca.Data["tls.crt"])
+	if err != nil {
+		return nil, fmt.Errorf("trust CA Secret: %w", err)
+	}
+	out := map[string]string{}
+	for _, name := range []string{"crossmap-gateway-tls", "crossmap-client-tls"} {
+		var s corev1.Secret
+		if err := c.Get(ctx, client.ObjectKey{Namespace: ns, Name: name}, &s); err != nil {
+			return nil, fmt.Errorf("certificate Secret %s: %w", name, err)
+		}
+		leaf, err := pki.ParseCertificate(s.Data["tls.crt"])
+		if err != nil {
+			return nil, fmt.Errorf("certificate Secret %s: %w", name, err)
+		}
+		if err := leaf.CheckSignatureFrom(root); err != nil {
+			return nil, fmt.Errorf("certificate Secret %s is not signed by the trust bundle's first CA %q: %w", name, root.Subject.CommonName, err)
+		}
+		out[name] = pki.Fingerprint(leaf)
+	}
+	return out, nil
 }
 
 func manifestService(ns, name string, labels map[string]string) *corev1.Service {
@@ -952,11 +1077,21 @@ func TestManifestsSamples(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// The trust anchor both clusters share, as the samples' README says to
+	// make it: `crossmap trust generate`, applied in each cluster.
+	anchor, err := cli.TrustAnchorSecret(cli.DefaultTrustOptions(), time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if anchor.Namespace != ctrlNS {
+		t.Fatalf("crossmap trust generate puts the Secret in %s; want the install's namespace %s", anchor.Namespace, ctrlNS)
+	}
 	// What the kubelets and kube-controller-manager would add: podinfo's
 	// ready pods.
-	eastExtra := []client.Object{manifestReadySlice("test", "podinfo", "10.244.1.20")}
+	eastExtra := []client.Object{manifestReadySlice("test", "podinfo", "10.244.1.20"), anchor}
 	westExtra := []client.Object{
 		manifestReadySlice("test", "podinfo", "10.244.2.20"),
+		anchor,
 		// What `crossmap link` (or kubectl create secret) would write.
 		&corev1.Secret{
 			TypeMeta:   metav1.TypeMeta{APIVersion: "v1", Kind: "Secret"},
@@ -972,6 +1107,12 @@ func TestManifestsSamples(t *testing.T) {
 	t.Cleanup(func() {
 		_ = east.DeleteAllOf(ctx, &ambv3.Host{}, client.InNamespace(ctrlNS), client.MatchingLabels{
 			crossmapv1.LabelManagedBy: crossmapv1.ManagedBy, crossmapv1.LabelSourceCluster: "east"})
+		// crossmap never deletes the certificates it issued: the next run
+		// issues them anew from its own trust anchor.
+		for _, c := range []client.Client{east, west} {
+			_ = c.DeleteAllOf(ctx, &corev1.Secret{}, client.InNamespace(ctrlNS), client.MatchingLabels{
+				crossmapv1.LabelManagedBy: crossmapv1.ManagedBy, crossmapv1.LabelRole: "trust"})
+		}
 		var ms ambv3.MappingList
 		_ = east.List(ctx, &ms, client.MatchingLabels{crossmapv1.LabelManagedBy: crossmapv1.ManagedBy, crossmapv1.LabelSourceCluster: "east"})
 		for i := range ms.Items {
@@ -1073,16 +1214,52 @@ func TestManifestsSamples(t *testing.T) {
 		}
 		return nil
 	})
-	manifestPoll(t, "west's Mapping test/podinfo-east with weight 50", func(ctx context.Context) error {
+	manifestPoll(t, "west's Mapping test/podinfo-east with weight 50, over mutual TLS", func(ctx context.Context) error {
 		var m ambv3.Mapping
 		if err := west.Get(ctx, client.ObjectKey{Namespace: "test", Name: "podinfo-east"}, &m); err != nil {
 			return err
 		}
-		if w := ptr.Deref(m.Spec.Weight, -1); w != 50 || m.Spec.Service != "podinfo-east.test:9898" || m.Spec.Prefix != "/podinfo/" {
-			return fmt.Errorf("Mapping podinfo-east: weight %d, service %q, prefix %q; want 50, podinfo-east.test:9898, /podinfo/",
-				w, m.Spec.Service, m.Spec.Prefix)
+		if w := ptr.Deref(m.Spec.Weight, -1); w != 50 || m.Spec.Service != "podinfo-east.test:9898" || m.Spec.Prefix != "/podinfo/" || m.Spec.TLS != "crossmap-origin-east" {
+			return fmt.Errorf("Mapping podinfo-east: weight %d, service %q, prefix %q, tls %q; want 50, podinfo-east.test:9898, /podinfo/, crossmap-origin-east",
+				w, m.Spec.Service, m.Spec.Prefix, m.Spec.TLS)
 		}
 		return nil
+	})
+	// Both clusters issued their certificates from the shared anchor:
+	// east its gateway's, named as west's Link expects by default, west
+	// the client certificate its edge presents to east.
+	manifestPoll(t, "certificates issued from the shared trust anchor", func(ctx context.Context) error {
+		var errs []string
+		for _, want := range []struct {
+			c        client.Client
+			cluster  string
+			secret   string
+			identity string
+		}{
+			{east, "east", "crossmap-gateway-tls", "east.crossmap-gateway.svc.cluster.local"},
+			{west, "west", "crossmap-client-tls", "west.crossmap-gateway.svc.cluster.local"},
+		} {
+			var s corev1.Secret
+			if err := want.c.Get(ctx, client.ObjectKey{Namespace: ctrlNS, Name: want.secret}, &s); err != nil {
+				errs = append(errs, fmt.Sprintf("%s: %v", want.cluster, err))
+				continue
+			}
+			roots, err := pki.Pool(anchor.Data["ca.crt"])
+			if err != nil {
+				return err
+			}
+			usage := pki.Server
+			if want.secret == "crossmap-client-tls" {
+				usage = pki.Client
+			}
+			if _, err := pki.VerifyLeaf(s.Data["tls.crt"], s.Data["tls.key"], roots, want.identity, usage, time.Now()); err != nil {
+				errs = append(errs, fmt.Sprintf("%s: Secret %s: %v", want.cluster, want.secret, err))
+			}
+		}
+		if err := west.Get(ctx, client.ObjectKey{Namespace: ctrlNS, Name: "crossmap-origin-east"}, &ambv3.TLSContext{}); err != nil {
+			errs = append(errs, fmt.Sprintf("west: TLSContext crossmap-origin-east: %v", err))
+		}
+		return joinErrs(errs)
 	})
 }
 
