@@ -23,7 +23,10 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	fs := newFlagSet("demo", `Runs the local multi-cluster demo, the whole story with real requests:
 three real control planes (west, east, dev-alice: kube-apiserver and etcd from bin/,
 built by 'make tools'), a real podinfo in each, crossmap in each, east's and
-dev-alice's gateways and west's edge (crossmap edge). It splits west's edge traffic
+dev-alice's gateways and west's edge (crossmap edge). Traffic between the clusters
+is mTLS: the demo applies one trust anchor (as 'crossmap trust generate' makes it)
+to every cluster, each crossmap issues its cluster's certificates from it, and a
+cleartext request to east's gateway is shown refused. It splits west's edge traffic
 50/50 with east, kills east's gateway and times the failover, brings it back,
 sends a dev-header request to dev-alice, and prints crossmap status.
 Everything runs in a network namespace the demo creates (as root, or with
@@ -33,6 +36,7 @@ Afterwards it keeps running so you can explore; Ctrl-C stops and cleans up.`, st
 	edgeAddr := fs.String("edge-addr", "127.0.0.1:8080", "host loopback address where west's edge is exposed while exploring")
 	statusAddr := fs.String("status-addr", "127.0.0.1:8090", "host loopback address where west's status API is exposed while exploring")
 	requests := fs.Int("requests", 200, "requests per traffic step")
+	insecure := fs.Bool("insecure-cleartext", false, "run every crossmap with --insecure-cleartext: no mTLS between the clusters, and gateways that answer anyone (the opt-out for dev clusters, shown loudly)")
 	logFile := fs.String("log-file", "", "write the components' logs to this file (default: discard)")
 	level := &logLevel{level: zapcore.InfoLevel}
 	fs.Var(level, "log-level", "log level of the components' logs: debug, info or error")
@@ -58,7 +62,8 @@ Afterwards it keeps running so you can explore; Ctrl-C stops and cleans up.`, st
 		logOut = f
 	}
 	setupLogging(level.level, logOut)
-	return demo.Run(ctx, demo.Options{Once: *once, SocketDir: os.Getenv(envSocketDir), Requests: *requests, Out: stdout, Log: ctrl.Log})
+	return demo.Run(ctx, demo.Options{Once: *once, SocketDir: os.Getenv(envSocketDir), Requests: *requests,
+		InsecureCleartext: *insecure, Out: stdout, Log: ctrl.Log})
 }
 
 // reexecDemo runs the demo again inside its own network namespace. While

@@ -23,7 +23,7 @@ func TestRunUsage(t *testing.T) {
 		if err := run(t.Context(), args, &stdout, &stderr); err != nil {
 			t.Errorf("run(%q) = %v; want nil", args, err)
 		}
-		for _, want := range []string{"Usage:", "crossmap <command>", "controller", "demo"} {
+		for _, want := range []string{"Usage:", "crossmap <command>", "controller", "demo", "trust "} {
 			if !strings.Contains(stdout.String(), want) {
 				t.Errorf("run(%q) printed %q; want it to hold %q", args, stdout.String(), want)
 			}
@@ -61,8 +61,10 @@ func TestRunCommandHelp(t *testing.T) {
 		command string
 		want    []string
 	}{
-		{"controller", []string{"Usage: crossmap controller", "-dry-run", "-export-selector", "-cluster-name", "-ambassador-id", "-kubeconfig", "-log-level"}},
-		{"demo", []string{"Usage: crossmap demo", "-once", "-status-addr"}},
+		{"controller", []string{"Usage: crossmap controller", "-dry-run", "-export-selector", "-cluster-name", "-ambassador-id", "-kubeconfig", "-log-level",
+			"-trust-anchor-secret", `(default "crossmap-trust-anchor")`, "crossmap trust generate", "-cert-validity", "(default 24h0m0s)", "-insecure-cleartext", "dev clusters only"}},
+		{"demo", []string{"Usage: crossmap demo", "-once", "-status-addr", "-insecure-cleartext", "mTLS"}},
+		{"check", []string{"Usage: crossmap check", "-trust-anchor-secret", "crossmap trust generate"}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.command, func(t *testing.T) {

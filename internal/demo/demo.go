@@ -28,6 +28,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/log"
 
+	"github.com/crossmap/crossmap/ingress"
 	crossmapv1 "github.com/crossmap/crossmap/internal/api/v1alpha1"
 	"github.com/crossmap/crossmap/internal/cli"
 	"github.com/crossmap/crossmap/internal/controller"
@@ -46,6 +47,9 @@ type Options struct {
 	SocketDir string
 	// Requests is how many requests each traffic step sends.
 	Requests int
+	// InsecureCleartext runs every crossmap with --insecure-cleartext:
+	// no trust anchor, and cleartext between the clusters.
+	InsecureCleartext bool
 	// Out receives the story; Log receives the components' logs.
 	Out io.Writer
 	Log logr.Logger
@@ -75,9 +79,14 @@ var (
 	}
 )
 
+// gatewayPort is where the gateways listen, TLS and cleartext alike; the
+// Links probe it too, at Emissary's readiness path.
+const gatewayPort = crossmapv1.DefaultGatewayPort
+
+// The probe of the Links: fast, so that the failover story is short.
 const (
-	gatewayPort = 4143
-	probePort   = 8877
+	probePeriod    = 100 * time.Millisecond
+	probeThreshold = 2
 )
 
 // Run plays the story. It returns an error naming the first step that did
@@ -87,7 +96,7 @@ func Run(ctx context.Context, o Options) error {
 		return errors.New("the demo must run inside its own network namespace (crossmap demo re-runs itself there)")
 	}
 	o.Requests = cmp.Or(o.Requests, 200)
-	d := &demo{o: o, clients: map[string]client.Client{}, gateways: map[string]func(){}}
+	d := &demo{o: o, clients: map[string]client.Client{}, gateways: map[string]func(){}, ctls: map[string]*controller.Controller{}}
 	start := time.Now()
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -105,20 +114,36 @@ func Run(ctx context.Context, o Options) error {
 			return err
 		}
 	}
-	for _, step := range []struct {
+	type step struct {
 		title string
 		run   func(context.Context) error
-	}{
-		{"Start podinfo \"pods\" in every cluster, on addresses of the demo's own network", d.startPods},
-		{"Start crossmap in every cluster, the east and dev-alice gateways, and west's edge", d.startCrossmap},
-		{"Apply manifests/samples: east's to east and dev-alice, west's to west", d.applySamples},
-		{"Wire the samples to this machine: pod endpoints, read-only credentials, gateway addresses, a dev route", d.wire},
-		{fmt.Sprintf("%d requests through west's edge", o.Requests), d.split},
-		{"east's gateway dies: failover to west", d.failover},
-		{"east's gateway is back: the configured split returns", d.restore},
-		{"A request with " + devHeader + ": " + devCluster + " lands in the dev cluster", d.devRoute},
-		{"crossmap status", d.status},
-	} {
+	}
+	steps := []step{{"Start podinfo \"pods\" in every cluster, on addresses of the demo's own network", d.startPods}}
+	if o.InsecureCleartext {
+		steps = append(steps,
+			step{"INSECURE: cross-cluster mTLS is off (--insecure-cleartext)", d.insecure},
+			step{"Start crossmap in every cluster (--insecure-cleartext), the east and dev-alice gateways, and west's edge", d.startCrossmap})
+	} else {
+		steps = append(steps,
+			step{"Cross-cluster mTLS is on: one trust anchor, the same Secret in every cluster (crossmap trust generate)", d.shareTrustAnchor},
+			step{"Start crossmap in every cluster, the east and dev-alice gateways, and west's edge", d.startCrossmap},
+			step{"Each crossmap issues its cluster's certificates from the trust anchor", d.certificates})
+	}
+	steps = append(steps,
+		step{"Apply manifests/samples: east's to east and dev-alice, west's to west", d.applySamples},
+		step{"Wire the samples to this machine: pod endpoints, read-only credentials, gateway addresses, a dev route", d.wire},
+		step{fmt.Sprintf("%d requests through west's edge", o.Requests), d.split})
+	if o.InsecureCleartext {
+		steps = append(steps, step{"INSECURE: a cleartext request to east's gateway, from outside any linked cluster, is answered", d.cleartext})
+	} else {
+		steps = append(steps, step{"A cleartext request to east's gateway is refused, and so is TLS without a certificate", d.cleartext})
+	}
+	steps = append(steps,
+		step{"east's gateway dies: failover to west", d.failover},
+		step{"east's gateway is back: the configured split returns", d.restore},
+		step{"A request with " + devHeader + ": " + devCluster + " lands in the dev cluster", d.devRoute},
+		step{"crossmap status", d.status})
+	for _, step := range steps {
 		d.n++
 		d.say("\n[%d] %s", d.n, step.title)
 		if err := step.run(ctx); err != nil {
@@ -152,7 +177,11 @@ type demo struct {
 	clients  map[string]client.Client
 	stops    []func()
 	gateways map[string]func()
-	westCtl  *controller.Controller
+	// ctls are the clusters' controllers, by cluster.
+	ctls map[string]*controller.Controller
+	// anchor is the trust anchor every cluster shares; nil with
+	// --insecure-cleartext.
+	anchor   *corev1.Secret
 	edgeAddr string
 	// statusAddr is west's status API.
 	statusAddr string
@@ -216,6 +245,7 @@ func (d *demo) startCrossmap(ctx context.Context) error {
 		cfg.Namespace = ctrlNamespace
 		cfg.RemoteHealthPeriod = time.Second
 		cfg.StatusAddr = "127.0.0.1:0"
+		cfg.InsecureCleartext = d.o.InsecureCleartext
 		ctl, err := controller.New(plane.Config, cfg, controller.Deps{Registry: prometheus.NewRegistry(), Logger: d.o.Log.WithName(plane.Name)})
 		if err != nil {
 			return fmt.Errorf("create %s controller: %w", plane.Name, err)
@@ -226,8 +256,9 @@ func (d *demo) startCrossmap(ctx context.Context) error {
 		}
 		logger := d.o.Log.WithName(plane.Name)
 		d.stops = append(d.stops, d.run(log.IntoContext(ctx, logger), "crossmap "+plane.Name, ctl.Manager.Start))
+		d.ctls[plane.Name] = ctl
 		if plane.Name == "west" {
-			d.westCtl, d.statusAddr = ctl, addr.String()
+			d.statusAddr = addr.String()
 		}
 		d.say("  crossmap %-9s status API http://%s", plane.Name, addr)
 	}
@@ -252,14 +283,21 @@ func (d *demo) startGateway(ctx context.Context, cluster string) error {
 	if err := netns.AddAddress(addr); err != nil {
 		return err
 	}
+	// The gateway is the dev edge on the gateway port: it serves the
+	// gateway Host crossmap writes, which terminates mutual TLS and
+	// rejects cleartext (or, with --insecure-cleartext, routes it).
 	gw, err := edgeserver.New(d.bed.Plane(cluster).Config, edgeserver.Config{
-		Listen: netip.AddrPortFrom(addr, gatewayPort).String(), StatusAddr: netip.AddrPortFrom(addr, probePort).String(), Name: cluster + "-gateway",
+		Listen: netip.AddrPortFrom(addr, gatewayPort).String(), StatusAddr: "0", Name: cluster + "-gateway",
 	}, d.o.Log.WithName(cluster+"-gateway"))
 	if err != nil {
 		return err
 	}
 	d.gateways[cluster] = d.run(ctx, cluster+" gateway", gw.Start)
-	d.say("  %-9s gateway http://%s", cluster, gw.Addr())
+	if d.o.InsecureCleartext {
+		d.say("  %-9s gateway %s (cleartext)", cluster, gw.Addr())
+	} else {
+		d.say("  %-9s gateway %s (mTLS: only clusters holding a certificate from the trust anchor get through)", cluster, gw.Addr())
+	}
 	return nil
 }
 
@@ -269,7 +307,7 @@ func (d *demo) applySamples(ctx context.Context) error {
 		return err
 	}
 	for _, cluster := range []string{"west", "east", devCluster} {
-		if err := d.clients[cluster].Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ctrlNamespace}}); err != nil {
+		if err := d.ensureNamespace(ctx, cluster, ctrlNamespace); err != nil {
 			return err
 		}
 		sample := map[bool]string{true: "west", false: "east"}[cluster == "west"]
@@ -326,8 +364,12 @@ func (d *demo) wire(ctx context.Context) error {
 		link.Spec.ClusterName = cluster
 		link.Spec.CredentialsSecret = crossmapv1.SecretKeyRef{Name: cluster + "-kubeconfig"}
 		link.Spec.Gateway = crossmapv1.GatewaySpec{Addresses: []string{gatewayAddr[cluster].String()}, Port: gatewayPort}
-		link.Spec.Probe = &crossmapv1.ProbeSpec{Path: "/ready", Port: probePort, Period: metav1.Duration{Duration: 100 * time.Millisecond},
-			Timeout: metav1.Duration{Duration: 100 * time.Millisecond}, FailureThreshold: 2}
+		// The probe's path and port are the defaults: Emissary's readiness
+		// path on the gateway port, through the gateway's mTLS like
+		// traffic. The identity the gateway must present is the default
+		// too, <cluster>.crossmap-gateway.svc.cluster.local.
+		link.Spec.Probe = &crossmapv1.ProbeSpec{Period: metav1.Duration{Duration: probePeriod},
+			Timeout: metav1.Duration{Duration: probePeriod}, FailureThreshold: probeThreshold}
 		if link.ResourceVersion == "" {
 			err = west.Create(ctx, link)
 		} else {
@@ -336,7 +378,12 @@ func (d *demo) wire(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		d.say("  west: Link %s -> gateway %s:%d, probe :%d/ready every 100ms", cluster, gatewayAddr[cluster], gatewayPort, probePort)
+		scheme := "https"
+		if d.o.InsecureCleartext {
+			scheme = "http"
+		}
+		d.say("  west: Link %s -> gateway %s:%d, probe %s://%s:%d%s every %s", cluster, gatewayAddr[cluster], gatewayPort,
+			scheme, gatewayAddr[cluster], gatewayPort, crossmapv1.DefaultProbePath, probePeriod)
 	}
 	var m ambv3.Mapping
 	if err := west.Get(ctx, client.ObjectKey{Namespace: appNamespace, Name: service}, &m); err != nil {
@@ -365,6 +412,11 @@ func (d *demo) wire(ctx context.Context) error {
 	for _, cluster := range remoteClusters {
 		d.say("  crossmap wrote Service test/%s-%s -> %s's gateway (ready)", service, cluster, cluster)
 	}
+	if !d.o.InsecureCleartext {
+		if err := d.mutualTLS(ctx); err != nil {
+			return err
+		}
+	}
 	return d.wait(ctx, "generated Mappings", func(ctx context.Context) error {
 		var sib, dev ambv3.Mapping
 		if err := west.Get(ctx, client.ObjectKey{Namespace: appNamespace, Name: service + "-east"}, &sib); err != nil {
@@ -376,7 +428,13 @@ func (d *demo) wire(ctx context.Context) error {
 		if ptr.Deref(sib.Spec.Weight, -1) != 50 {
 			return fmt.Errorf("weight %v", sib.Spec.Weight)
 		}
+		if d.o.InsecureCleartext != (sib.Spec.TLS == "") {
+			return fmt.Errorf("Mapping %s has tls %q", sib.Name, sib.Spec.TLS)
+		}
 		d.say("  crossmap wrote Mapping test/%s: service %s, weight %d, host_rewrite %s", sib.Name, sib.Spec.Service, *sib.Spec.Weight, sib.Spec.HostRewrite)
+		if sib.Spec.TLS != "" {
+			d.say("    with tls %s: west's edge presents west's client certificate to east's gateway and accepts only %s", sib.Spec.TLS, ingress.GatewayIdentity("east"))
+		}
 		d.say("  crossmap wrote Mapping test/%s: %s: %s -> %s", dev.Name, devHeader, devCluster, dev.Spec.Service)
 		return nil
 	})
@@ -447,7 +505,7 @@ func (d *demo) failover(ctx context.Context) error {
 	killed := time.Now()
 	d.gateways["east"]()
 	delete(d.gateways, "east")
-	d.say("  east's gateway stopped at %s; probing every 100ms, dead after 2 failures", killed.Format("15:04:05.000"))
+	d.say("  east's gateway stopped at %s; probing every %s, dead after %d failures", killed.Format("15:04:05.000"), probePeriod, probeThreshold)
 	c := &http.Client{Timeout: time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
 	var doneAt time.Time
 	err := wait.PollUntilContextTimeout(ctx, 5*time.Millisecond, 30*time.Second, true, func(context.Context) (bool, error) {
@@ -501,7 +559,32 @@ func (d *demo) status(ctx context.Context) error {
 		if len(v.Links) != 2 || len(v.Routes) != 1 {
 			return fmt.Errorf("status shows %d links and %d routes", len(v.Links), len(v.Routes))
 		}
-		return cli.WriteStatusTable(d.o.Out, v)
+		want := "mutual"
+		if d.o.InsecureCleartext {
+			want = "cleartext"
+		}
+		if v.Trust.Mode != want {
+			return fmt.Errorf("status shows trust mode %q, want %q", v.Trust.Mode, want)
+		}
+		for _, l := range v.Links {
+			if l.TLS == nil || l.TLS.Mode != want || (want == "mutual" && !l.TLS.Verified) {
+				return fmt.Errorf("status shows Link %s TLS %+v, want %s", l.Name, l.TLS, want)
+			}
+		}
+		if err := cli.WriteStatusTable(d.o.Out, v); err != nil {
+			return err
+		}
+		d.say("")
+		if want == "cleartext" {
+			d.say("trust: cleartext (--insecure-cleartext): no certificates, no identity checks")
+			return nil
+		}
+		d.say("trust: mutual TLS from %s (valid until %s)", v.Trust.TrustAnchor, v.Trust.TrustAnchorExpiry.UTC().Format(timeFormat))
+		for _, l := range v.Links {
+			d.say("  link %-9s gateway presents %s, valid until %s; verified (%s)",
+				l.Cluster, l.TLS.Identity, l.TLS.GatewayCertExpiry.UTC().Format(timeFormat), l.TLS.Reason)
+		}
+		return nil
 	})
 }
 
