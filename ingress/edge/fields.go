@@ -51,6 +51,7 @@ var honouredFields = map[string]bool{
 	"timeout_ms":             true,
 	"add_request_headers":    true, // values with %…% operators are reported
 	"load_balancer":          true, // round_robin only; other policies are reported
+	"tls":                    true, // originate TLS with the TLSContext it names (tls.go)
 }
 
 // bookkeepingFields record how Emissary converted a v2 Mapping; the
@@ -95,7 +96,6 @@ var unsupportedFields = map[string]string{
 	"cluster_idle_timeout_ms":            "close idle upstream connections after this long",
 	"cluster_max_connection_lifetime_ms": "close upstream connections after this long",
 	"idle_timeout_ms":                    "end a request that is idle for this long",
-	"tls":                                "originate TLS to the upstream with this TLSContext",
 	"health_checks":                      "health-check the upstream endpoints actively",
 	"use_websocket":                      "allow WebSocket upgrades only (the dev edge passes every Upgrade through)",
 	"allow_upgrade":                      "allow only these protocol upgrades (the dev edge passes every Upgrade through)",

@@ -46,6 +46,7 @@ func FuzzRoute(f *testing.F) {
 	f.Add("", "", "", "", "", uint8(255))
 	f.Add("GET", "h", "/exact%2F", "", "", uint8(1))
 	f.Add("GET", ":", "*", "?", ",", uint8(3))
+	f.Add("GET", "example.com", "/ambassador/v0/check_ready", "", "", uint8(4))
 
 	tbl, names := fuzzTable()
 	f.Fuzz(func(t *testing.T, method, host, path, rawQuery, hv string, d uint8) {
@@ -61,6 +62,12 @@ func FuzzRoute(f *testing.F) {
 		}
 		target, ok := tbl.Route(r, int(d)%100)
 		if !ok {
+			return
+		}
+		if target.Builtin != "" {
+			if target.Mapping != "" || !strings.HasPrefix(r.URL.EscapedPath(), target.Builtin) {
+				t.Fatalf("%q routed to the built-in %s with Mapping %q", r.URL.EscapedPath(), target.Builtin, target.Mapping)
+			}
 			return
 		}
 		if !names[target.Mapping] {

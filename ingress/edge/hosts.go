@@ -2,6 +2,7 @@ package edge
 
 import (
 	"cmp"
+	"fmt"
 	"net"
 	"slices"
 	"strings"
@@ -20,24 +21,42 @@ type host struct {
 	selector    map[string]string
 	hasSelector bool
 	routes      []*route // the routes of the groups the Host accepts, in order
+	// insecure is requestPolicy.insecure.action, what a cleartext request
+	// gets: Route, Redirect (to https) or Reject. The secure action is
+	// always Route (ir/irhost.py, IRHost.setup).
+	insecure string
+	// term is the Host's TLS; nil for a Host without tlsSecret, which
+	// serves cleartext only.
+	term *termination
 }
+
+// Insecure actions (ir/irhost.py, IRHost.setup; the Host CRD's enum).
+const (
+	actionRoute    = "Route"
+	actionRedirect = "Redirect"
+	actionReject   = "Reject"
+)
 
 // defaultHost is the Host Emissary makes up when the installation has none
 // (ir/irhost.py, HostFactory.finalize): hostname "*", no mappingSelector,
 // cleartext routed.
 func defaultHost() *host {
-	return &host{name: "default-host", hostname: "*"}
+	return &host{name: "default-host", hostname: "*", insecure: actionRoute}
 }
 
 // newHost reads h.
 func newHost(h *ambv3.Host) *host {
-	out := &host{name: objectName(h.Namespace, h.Name), hostname: "*"}
+	out := &host{name: objectName(h.Namespace, h.Name), hostname: "*", insecure: actionRedirect}
 	if h.Spec == nil {
 		return out
 	}
 	// ir/irhost.py, IRHost.setup: hostname defaults to "*"; the
-	// deprecated selector stands in for a missing mappingSelector.
+	// deprecated selector stands in for a missing mappingSelector; the
+	// insecure action defaults to Redirect.
 	out.hostname = cmp.Or(h.Spec.Hostname, "*")
+	if rp := h.Spec.RequestPolicy; rp != nil && rp.Insecure.Action != "" {
+		out.insecure = rp.Insecure.Action
+	}
 	sel := h.Spec.MappingSelector
 	if !selectorSet(sel) {
 		sel = h.Spec.DeprecatedSelector
@@ -67,8 +86,14 @@ func selectorSet(sel *metav1.LabelSelector) bool {
 //   - neither: never. A Mapping without hostname binds only to Hosts that
 //     select it by label.
 //
-// A host_regex hostname counts as matching every Host.
+// A host_regex hostname counts as matching every Host, and Emissary's own
+// probe Mappings go to every Host.
 func (h *host) accepts(g *group) bool {
+	if g.builtin != "" {
+		// "The synthetic Mappings for diagnostics, readiness, and
+		// liveness probes always match all Hosts."
+		return true
+	}
 	hasHostname, hostMatch := false, false
 	switch {
 	case g.hostRegex:
@@ -231,4 +256,84 @@ func requestHost(hostport string) string {
 		return h
 	}
 	return hostport
+}
+
+// tlsChain is an Envoy filter chain with TLS (envoy/v3/v3listener.py,
+// V3Chain): the TLS Hosts of one server name, the handshake they share,
+// and their virtual hosts, the only ones a request on such a connection
+// can reach.
+type tlsChain struct {
+	serverName string
+	term       *termination
+	hosts      []*host
+	vhosts     vhosts
+}
+
+// tlsChains picks the TLS chain for a connection's SNI as Envoy matches
+// filter_chain_match.server_names: the exact name first, then the longest
+// "*.suffix" wildcard (a.b.example.com tries *.b.example.com, then
+// *.example.com, then *.com), then the chain without server_names, which
+// a Host with hostname "*" makes (V3Listener.finalize_http leaves
+// server_names out when it would hold "*"). No chain: the handshake
+// fails, as Envoy's cleartext chain cannot speak TLS.
+type tlsChains map[string]*tlsChain // by server name: "*", "*.suffix" or exact
+
+func (c tlsChains) find(sni string) *tlsChain {
+	sni = strings.ToLower(sni)
+	if sni != "" && !strings.Contains(sni, "*") {
+		if ch, ok := c[sni]; ok {
+			return ch
+		}
+		for i := strings.IndexByte(sni, '.'); i >= 0; {
+			if ch, ok := c["*"+sni[i:]]; ok {
+				return ch
+			}
+			j := strings.IndexByte(sni[i+1:], '.')
+			if j < 0 {
+				break
+			}
+			i += 1 + j
+		}
+	}
+	return c["*"]
+}
+
+// newTLSChains makes the TLS chains of the installed Hosts, as
+// V3Listener.compute_httpchains does: Hosts in hostname order, one chain
+// per server name (the hostname without a port, IRHost.setup's sni). A
+// second Host of the same server name joins the chain only when both name
+// the same TLSContext (V3Chain.add_httphost); otherwise Emissary discards
+// it from TLS.
+func (b *builder) newTLSChains(hosts []*host) tlsChains {
+	c := tlsChains{}
+	tlsHosts := slices.DeleteFunc(slices.Clone(hosts), func(h *host) bool { return h.term == nil })
+	slices.SortStableFunc(tlsHosts, func(a, b *host) int { return cmp.Compare(a.hostname, b.hostname) })
+	for _, h := range tlsHosts {
+		sni := strings.ToLower(h.hostname)
+		if i := strings.LastIndexByte(sni, ':'); i >= 0 {
+			sni = sni[:i]
+		}
+		if sni != "*" && strings.Contains(strings.TrimPrefix(sni, "*."), "*") {
+			b.problems = append(b.problems, Problem{Host: h.name, Field: "hostname", Message: fmt.Sprintf("Envoy matches a TLS server name only with a leading \"*.\", not %q; the dev edge serves no TLS for this Host", h.hostname)})
+			continue
+		}
+		if ch, ok := c[sni]; ok {
+			if h.term.context == "" || h.term.context != ch.term.context {
+				b.problems = append(b.problems, Problem{Host: h.name, Field: "hostname", Message: fmt.Sprintf("Host %s already serves TLS for %q; Emissary shares a TLS server name only between Hosts that name the same tlsContext, and leaves this Host out of TLS (envoy/v3/v3listener.py, V3Chain.add_httphost)", ch.hosts[0].name, sni)})
+				continue
+			}
+			ch.hosts = append(ch.hosts, h)
+			continue
+		}
+		c[sni] = &tlsChain{serverName: sni, term: h.term, hosts: []*host{h}}
+	}
+	return c
+}
+
+// finish makes each chain's virtual hosts, once the Hosts have their
+// routes.
+func (c tlsChains) finish() {
+	for _, ch := range c {
+		ch.vhosts = newVhosts(ch.hosts)
+	}
 }

@@ -26,27 +26,37 @@ type Input struct {
 	Hosts    []*ambv3.Host
 	Services []*corev1.Service
 	Slices   []*discoveryv1.EndpointSlice
+	// TLSContexts and Secrets give Hosts and Mappings their TLS: the
+	// certificates a TLS Host serves and asks for, and those a Mapping's
+	// tls originates with.
+	TLSContexts []*ambv3.TLSContext
+	Secrets     []*corev1.Secret
 	// AmbassadorID is the installation the edge stands in for: Mappings
 	// and Hosts whose ambassador_id names none of these are ignored, as
 	// Emissary ignores them. Empty means "default", Emissary's own default.
 	AmbassadorID []string
 }
 
-// Problem is a Mapping (or Host) the edge does not route the way Emissary
-// would, or not at all: a field it does not implement, a group or Mapping
-// Emissary rejects, or a service it cannot resolve. Problems do not stop
-// the build; Message says what the edge does instead.
+// Problem is a Mapping (or Host, or TLSContext) the edge does not route
+// the way Emissary would, or not at all: a field it does not implement, a
+// group or Mapping Emissary rejects, a service it cannot resolve, TLS it
+// cannot set up. Problems do not stop the build; Message says what the
+// edge does instead. Exactly one of Mapping, Host and TLSContext is set.
 type Problem struct {
-	Mapping string // namespace/name of the Mapping; empty for a Host problem
-	Host    string // namespace/name of the Host; empty for a Mapping problem
-	Field   string // the spec field as written in YAML, e.g. "regex_rewrite"; empty for the whole object
-	Message string
+	Mapping    string `json:"mapping,omitempty"`    // namespace/name of the Mapping
+	Host       string `json:"host,omitempty"`       // namespace/name of the Host
+	TLSContext string `json:"tlsContext,omitempty"` // namespace/name of the TLSContext
+	Field      string `json:"field,omitempty"`      // the spec field as written in YAML, e.g. "regex_rewrite"; empty for the whole object
+	Message    string `json:"message"`
 }
 
 func (p Problem) String() string {
 	obj := "Mapping " + p.Mapping
-	if p.Host != "" {
+	switch {
+	case p.Host != "":
 		obj = "Host " + p.Host
+	case p.TLSContext != "":
+		obj = "TLSContext " + p.TLSContext
 	}
 	if p.Field != "" {
 		return fmt.Sprintf("%s: %s: %s", obj, p.Field, p.Message)
@@ -86,6 +96,16 @@ type Target struct {
 	// Headers are add_request_headers, in the order to apply them. Shared
 	// with the table: do not modify.
 	Headers []AddedHeader
+	// Origin is the TLS the request goes upstream with, from the
+	// Mapping's tls; nil for none (or for TLS without verification, an
+	// https:// service).
+	Origin *Origin
+	// Redirect says to answer 301 with the request's URL in https: a
+	// cleartext request to a Host whose insecure action is Redirect.
+	Redirect bool
+	// Builtin names an answer of Emissary's own rather than a Mapping's:
+	// BuiltinReady or BuiltinAlive. Mapping is empty then.
+	Builtin string
 }
 
 // AddedHeader is one of a Mapping's add_request_headers. Append adds the
@@ -99,7 +119,13 @@ type AddedHeader struct {
 // Table is the routing table of the dev edge. It is immutable once built,
 // and safe for concurrent use.
 type Table struct {
+	// vhosts are those of Envoy's cleartext filter chain: every Host's.
 	vhosts vhosts
+	// chains are the TLS filter chains, by server name; a TLS connection
+	// reaches only the virtual hosts of its chain.
+	chains       tlsChains
+	origins      []*Origin // the usable ones, each once
+	certificates []Certificate
 }
 
 // route is one Envoy route: a Mapping in its group.
@@ -115,6 +141,7 @@ type route struct {
 	// addHeaders are the group's add_request_headers: Emissary merges
 	// them over the group and adds them on every route of it.
 	addHeaders []AddedHeader
+	origin     *Origin
 }
 
 // group is an Emissary mapping group (IRHTTPMappingGroup).
@@ -132,6 +159,7 @@ type group struct {
 	labels    map[string]string // the members' labels, merged
 	routes    []*route
 	mappings  []string // every Mapping that joined, for problems
+	builtin   string   // BuiltinReady or BuiltinAlive: one of Emissary's own Mappings
 }
 
 // member is a Mapping that routes in its group.
@@ -147,7 +175,7 @@ type member struct {
 // route as Emissary would. It never fails: a Mapping it cannot use is
 // reported and left out. The problems are sorted.
 func Build(in Input) (*Table, []Problem) {
-	b := builder{groups: map[string]*group{}}
+	b := builder{groups: map[string]*group{}, origins: map[string]originResult{}}
 	ids := in.AmbassadorID
 	if len(ids) == 0 {
 		ids = []string{"default"}
@@ -163,15 +191,24 @@ func Build(in Input) (*Table, []Problem) {
 	slices.SortFunc(hosts, func(a, b *ambv3.Host) int {
 		return cmp.Or(cmp.Compare(a.Namespace, b.Namespace), cmp.Compare(a.Name, b.Name))
 	})
+	ctxs, secrets := newContextIndex(in.TLSContexts, ours), newSecretIndex(in.Secrets)
 	var installed []*host
 	for _, h := range hosts {
-		installed = append(installed, newHost(h))
-		b.hostProblems(h)
+		ih := newHost(h)
+		ih.term = b.hostTLS(h, ctxs, secrets)
+		installed = append(installed, ih)
+		b.hostProblems(h, ih)
 	}
 	vhostList := b.dedupeHosts(installed)
 	if len(installed) == 0 {
 		vhostList = []*host{defaultHost()}
 	}
+	chains := b.newTLSChains(vhostList)
+
+	// Emissary's own Mappings for its readiness and liveness probes
+	// (ir/irambassador.py, add_mappings), which every Host takes.
+	b.addBuiltin(BuiltinReady)
+	b.addBuiltin(BuiltinAlive)
 
 	// Mappings, in namespace/name order: the order Emissary is assumed
 	// to add them to groups in.
@@ -187,7 +224,7 @@ func Build(in Input) (*Table, []Problem) {
 
 	svcs := newServices(in.Services, in.Slices)
 	for _, g := range b.order {
-		b.finalize(g, svcs)
+		b.finalize(g, svcs, ctxs, secrets)
 	}
 
 	// ir.py, ordered_groups: reversed(sorted(groups, key=group_weight)).
@@ -208,17 +245,47 @@ func Build(in Input) (*Table, []Problem) {
 		}
 	}
 	for _, g := range b.order {
-		if len(g.routes) > 0 && !served[g] {
+		if len(g.routes) > 0 && !served[g] && g.builtin == "" {
 			for _, r := range g.routes {
 				b.problem(r.mapping, "", "%s", noHostMessage(g, len(installed) == 0))
 			}
 		}
 	}
 
-	slices.SortFunc(b.problems, func(x, y Problem) int {
-		return cmp.Or(cmp.Compare(x.Mapping, y.Mapping), cmp.Compare(x.Host, y.Host), cmp.Compare(x.Field, y.Field), cmp.Compare(x.Message, y.Message))
+	chains.finish()
+	t := &Table{vhosts: newVhosts(vhostList), chains: chains}
+	seen := map[*Origin]bool{}
+	for _, g := range b.order {
+		for _, r := range g.routes {
+			if o := r.origin; o != nil && o.config != nil && !seen[o] {
+				seen[o] = true
+				t.origins = append(t.origins, o)
+			}
+		}
+	}
+	for _, ch := range chains {
+		if ch.term.config != nil {
+			b.certificates = append(b.certificates, ch.term.certs...)
+		}
+	}
+	slices.SortFunc(b.certificates, func(x, y Certificate) int {
+		return cmp.Or(cmp.Compare(x.Secret, y.Secret), cmp.Compare(x.Use, y.Use))
 	})
-	return &Table{vhosts: newVhosts(vhostList)}, slices.Compact(b.problems)
+	t.certificates = slices.CompactFunc(b.certificates, func(x, y Certificate) bool { return x.Secret == y.Secret && x.Use == y.Use })
+
+	slices.SortFunc(b.problems, func(x, y Problem) int {
+		return cmp.Or(cmp.Compare(x.Mapping, y.Mapping), cmp.Compare(x.Host, y.Host), cmp.Compare(x.TLSContext, y.TLSContext), cmp.Compare(x.Field, y.Field), cmp.Compare(x.Message, y.Message))
+	})
+	return t, slices.Compact(b.problems)
+}
+
+// Certificates are the certificates the table serves, presents and trusts,
+// by Secret.
+func (t *Table) Certificates() []Certificate {
+	if t == nil {
+		return nil
+	}
+	return slices.Clone(t.certificates)
 }
 
 func noHostMessage(g *group, defaultOnly bool) string {
@@ -240,9 +307,11 @@ func hostID(h *ambv3.Host) ambv3.AmbassadorID {
 
 // builder accumulates groups and problems.
 type builder struct {
-	groups   map[string]*group
-	order    []*group // in the order they were made
-	problems []Problem
+	groups       map[string]*group
+	order        []*group // in the order they were made
+	problems     []Problem
+	origins      map[string]originResult // by the name a Mapping's tls gives
+	certificates []Certificate
 }
 
 func (b *builder) problem(mapping, field, format string, args ...any) {
@@ -250,26 +319,20 @@ func (b *builder) problem(mapping, field, format string, args ...any) {
 }
 
 // hostProblems reports what a Host asks for that the edge does not do.
-func (b *builder) hostProblems(h *ambv3.Host) {
+// Its TLS is hostTLS's.
+func (b *builder) hostProblems(h *ambv3.Host, ih *host) {
 	name := objectName(h.Namespace, h.Name)
-	if h.Spec == nil {
-		h = &ambv3.Host{Spec: &ambv3.HostSpec{}}
-	}
 	p := func(field, msg string) {
 		b.problems = append(b.problems, Problem{Host: name, Field: field, Message: msg})
 	}
-	for field, set := range map[string]bool{"tlsSecret": h.Spec.TLSSecret != nil, "tls": h.Spec.TLS != nil, "tlsContext": h.Spec.TLSContext != nil} {
-		if set {
-			p(field, "not supported by the dev edge; Emissary would terminate TLS for "+cmp.Or(h.Spec.Hostname, "*")+", the dev edge serves cleartext HTTP only")
-		}
+	switch ih.insecure {
+	case actionRoute, actionRedirect, actionReject:
+	default:
+		p("requestPolicy", fmt.Sprintf("insecure action %q is not Route, Redirect or Reject; the dev edge rejects cleartext requests to this Host", ih.insecure))
+		ih.insecure = actionReject
 	}
-	if rp := h.Spec.RequestPolicy; rp == nil || rp.Insecure.Action != "Route" {
-		action := "Redirect"
-		if rp != nil && rp.Insecure.Action != "" {
-			action = rp.Insecure.Action
-		}
-		verb := map[string]string{"Redirect": "redirect cleartext requests to HTTPS", "Reject": "reject cleartext requests"}[action]
-		p("requestPolicy", fmt.Sprintf("not supported by the dev edge; Emissary's insecure action here is %s: it would %s (unless X-Forwarded-Proto is https), the dev edge routes them", action, cmp.Or(verb, "not route cleartext requests")))
+	if h.Spec != nil && h.Spec.RequestPolicy != nil && h.Spec.RequestPolicy.Insecure.AdditionalPort != nil {
+		p("requestPolicy", "insecure.additionalPort is not supported by the dev edge, which listens on one port; Emissary would also take cleartext on that port")
 	}
 }
 
@@ -415,8 +478,8 @@ func valueMatches(kvs []kv, hostGlob bool) ([]valueMatch, error) {
 
 // finalize is IRHTTPMappingGroup.finalize and V3Route: it weighs the
 // group's Mappings and makes their routes.
-func (b *builder) finalize(g *group, svcs services) {
-	if g.redirect != "" || len(g.members) == 0 {
+func (b *builder) finalize(g *group, svcs services, ctxs contextIndex, secrets secretIndex) {
+	if g.redirect != "" || len(g.members) == 0 || g.builtin != "" {
 		return
 	}
 	// Flattened group settings: the members' labels (for Host
@@ -518,6 +581,16 @@ func (b *builder) finalize(g *group, svcs services) {
 		}
 		rt.backend = be
 		rt.addHeaders = added
+		// The Mapping's own tls, not the group's: Emissary makes a
+		// cluster per Mapping (irhttpmappinggroup.py,
+		// add_cluster_for_mapping, ctx_name=mapping.get("tls")).
+		if sp.TLS != "" {
+			o, problems := b.origin(sp.TLS, ctxs, secrets)
+			for _, msg := range problems {
+				b.problem(mem.name, "tls", "%s", msg)
+			}
+			rt.origin = o
+		}
 		g.routes = append(g.routes, rt)
 	}
 }
@@ -535,8 +608,26 @@ func (t *Table) Route(r *http.Request, draw int) (target *Target, ok bool) {
 		return nil, false
 	}
 	host := requestHost(r.Host)
-	vh := t.vhosts.find(host)
-	if vh == nil {
+	secure := r.TLS != nil
+	vhosts := t.vhosts
+	if secure {
+		// The connection's TLS chain, chosen again by its SNI: the
+		// table may have changed since the handshake.
+		ch := t.chains.find(r.TLS.ServerName)
+		if ch == nil || ch.term.config == nil {
+			return nil, false
+		}
+		vhosts = ch.vhosts
+	}
+	vh := vhosts.find(host)
+	// Emissary's listener takes cleartext and TLS (XFP security model,
+	// Envoy setting X-Forwarded-Proto from the connection), and writes
+	// each route of a virtual host twice: for X-Forwarded-Proto https,
+	// and for the rest with the Host's insecure action, which is Route,
+	// a redirect to https, or no route at all for Reject
+	// (envoy/v3/v3listener.py, compute_http_routes; v3route.py,
+	// V3RouteVariants). A rejected request therefore gets Envoy's 404.
+	if vh == nil || !secure && vh.insecure == actionReject {
 		return nil, false
 	}
 	path := r.URL.EscapedPath()
@@ -559,7 +650,9 @@ func (t *Table) Route(r *http.Request, draw int) (target *Target, ok bool) {
 				continue
 			}
 		}
-		return rt.target(path, n), true
+		target := rt.target(path, n)
+		target.Redirect = !secure && vh.insecure == actionRedirect
+		return target, true
 	}
 	return nil, false
 }
@@ -596,6 +689,11 @@ func (rt *route) target(path string, n int) *Target {
 		Host:      rt.hostRw,
 		Timeout:   rt.timeout,
 		Headers:   rt.addHeaders,
+		Origin:    rt.origin,
+		Builtin:   rt.group.builtin,
+	}
+	if rt.origin != nil {
+		t.Scheme = "https"
 	}
 	if rt.rewrite != "" {
 		// Envoy's prefix_rewrite replaces what the match covered: the
