@@ -70,7 +70,12 @@ func New(restCfg *rest.Config, cfg Config, logger logr.Logger) (*Server, error) 
 	if err != nil {
 		return nil, fmt.Errorf("create edge manager: %w", err)
 	}
-	s := &Server{cfg: cfg, mgr: mgr, proxy: edge.NewProxy()}
+	s := &Server{cfg: cfg, mgr: mgr}
+	s.proxy = edge.NewProxy(edge.WithHandshakeErrorLog(func(e edge.HandshakeError) {
+		// Once per kind of failure, not per connection (see
+		// WithHandshakeErrorLog); the counts are on /status.
+		logger.Info("TLS handshake failed", "side", e.Side, "reason", e.Reason, "peer", e.Peer, "tlsContext", e.Context, "err", e.Err.Error())
+	}))
 	if s.proxyListener, err = net.Listen("tcp", cfg.Listen); err != nil {
 		return nil, fmt.Errorf("listen on %s: %w", cfg.Listen, err)
 	}
@@ -87,6 +92,11 @@ func New(restCfg *rest.Config, cfg Config, logger logr.Logger) (*Server, error) 
 		Watches(&ambv3.Host{}, all).
 		Watches(&corev1.Service{}, all).
 		Watches(&discoveryv1.EndpointSlice{}, all).
+		// TLS: the TLSContexts Hosts and Mappings name, and the Secrets
+		// holding their certificates. A changed Secret is a new table, and
+		// the next handshake uses it.
+		Watches(&ambv3.TLSContext{}, all).
+		Watches(&corev1.Secret{}, all).
 		Complete(reconcile.Func(s.rebuild))
 	if err != nil {
 		return nil, fmt.Errorf("watch for the edge: %w", err)
@@ -105,7 +115,8 @@ func (s *Server) StatusAddr() net.Addr {
 	return s.statusListener.Addr()
 }
 
-// Problems returns the Mapping fields the edge reported as not honoured.
+// Problems returns what the edge reported as not honoured: Mapping fields,
+// Hosts and TLSContexts.
 func (s *Server) Problems() []edge.Problem {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -114,11 +125,25 @@ func (s *Server) Problems() []edge.Problem {
 
 // rebuild reads everything from the cache and swaps in a new table.
 func (s *Server) rebuild(ctx context.Context, _ reconcile.Request) (reconcile.Result, error) {
-	objs, err := controller.ListRoutingObjects(ctx, s.mgr.GetClient())
+	c := s.mgr.GetClient()
+	objs, err := controller.ListRoutingObjects(ctx, c)
 	if err != nil {
 		return reconcile.Result{}, err
 	}
-	in := edge.Input{AmbassadorID: s.cfg.AmbassadorID, Mappings: objs.Mappings, Hosts: objs.Hosts, Services: objs.Services, Slices: objs.Slices}
+	var (
+		ctxs    ambv3.TLSContextList
+		secrets corev1.SecretList
+	)
+	for _, l := range []client.ObjectList{&ctxs, &secrets} {
+		if err := c.List(ctx, l); err != nil {
+			return reconcile.Result{}, fmt.Errorf("list TLS objects: %w", err)
+		}
+	}
+	in := edge.Input{
+		AmbassadorID: s.cfg.AmbassadorID,
+		Mappings:     objs.Mappings, Hosts: objs.Hosts, Services: objs.Services, Slices: objs.Slices,
+		TLSContexts: pointers(ctxs.Items), Secrets: pointers(secrets.Items),
+	}
 	table, problems := edge.Build(in)
 	s.proxy.SetTable(table)
 	s.mu.Lock()
@@ -126,18 +151,38 @@ func (s *Server) rebuild(ctx context.Context, _ reconcile.Request) (reconcile.Re
 	s.problems, s.ready, s.built = problems, true, time.Now()
 	s.mu.Unlock()
 	if !slices.Equal(old, problems) {
+		logger := log.FromContext(ctx)
 		for _, p := range problems {
-			log.FromContext(ctx).Info("Mapping field not honoured by the dev edge", "mapping", p.Mapping, "field", p.Field, "message", p.Message)
+			switch {
+			case p.Host != "":
+				logger.Info("Host not honoured by the dev edge", "host", p.Host, "field", p.Field, "message", p.Message)
+			case p.TLSContext != "":
+				logger.Info("TLSContext field not honoured by the dev edge", "tlsContext", p.TLSContext, "field", p.Field, "message", p.Message)
+			default:
+				logger.Info("Mapping field not honoured by the dev edge", "mapping", p.Mapping, "field", p.Field, "message", p.Message)
+			}
 		}
 	}
 	return reconcile.Result{}, nil
+}
+
+// pointers points at the items of a list, which belong to the cache: read
+// them, never change them.
+func pointers[T any](items []T) []*T {
+	out := make([]*T, len(items))
+	for i := range items {
+		out[i] = &items[i]
+	}
+	return out
 }
 
 // Start serves until ctx ends.
 func (s *Server) Start(ctx context.Context) error {
 	proxySrv := &http.Server{Handler: s.proxy, ReadHeaderTimeout: 10 * time.Second}
 	errs := make(chan error, 3)
-	go func() { errs <- serve(proxySrv, s.proxyListener) }()
+	// One listener for TLS and cleartext, as an Emissary Listener with
+	// protocol HTTPS: the TLS Hosts of the current table terminate TLS.
+	go func() { errs <- serve(proxySrv, s.proxy.Listener(s.proxyListener)) }()
 	var statusSrv *http.Server
 	if s.statusListener != nil {
 		statusSrv = &http.Server{Handler: s.statusHandler(), ReadHeaderTimeout: 10 * time.Second}
@@ -165,8 +210,9 @@ func serve(srv *http.Server, l net.Listener) error {
 	return nil
 }
 
-// statusHandler serves /ready (200 once the first table is built: used as
-// the gateway probe target) and /status (the problems, as JSON).
+// statusHandler serves /ready (200 once the first table is built) and
+// /status: the problems, and the TLS side (failed handshakes by side and
+// reason, the certificates in use), as JSON.
 func (s *Server) statusHandler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /ready", func(w http.ResponseWriter, _ *http.Request) {
@@ -183,6 +229,7 @@ func (s *Server) statusHandler() http.Handler {
 		s.mu.Lock()
 		body := map[string]any{"name": s.cfg.Name, "ready": s.ready, "built": s.built, "problems": s.problems}
 		s.mu.Unlock()
+		body["tls"] = s.proxy.TLSStatus()
 		w.Header().Set("Content-Type", "application/json")
 		enc := json.NewEncoder(w)
 		enc.SetIndent("", "  ")
