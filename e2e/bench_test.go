@@ -96,6 +96,9 @@ func newBenchHarness(b *testing.B) *benchHarness {
 		for _, ns := range []string{h.ns, h.ctrlNS} {
 			h.create(c, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}})
 		}
+		// Mutual TLS is on by default: without the shared trust anchor the
+		// Link has no client certificate and its mirrors are not ready.
+		h.create(c, testAnchor().secret(h.ctrlNS))
 	}
 	sel := fmt.Sprintf("%s=true,crossmap.io/test=%s", crossmapv1.ExportLabel, h.id)
 	h.start(bed.Plane("east"), func(c *controller.Config) {

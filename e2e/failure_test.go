@@ -305,6 +305,25 @@ func (h *harness) ownedVersions() map[string]string {
 	for _, o := range hosts.Items {
 		out["east/Host/"+o.Namespace+"/"+o.Name] = o.ResourceVersion
 	}
+	// The trust role's certificates and TLSContexts: a steady state
+	// reissues nothing.
+	trust := client.MatchingLabels(mapper.TrustSelector())
+	for cname, c := range map[string]client.Client{"east": h.east, "west": h.west} {
+		var secrets corev1.SecretList
+		var tlsctxs ambv3.TLSContextList
+		if err := c.List(ctx, &secrets, client.InNamespace(h.ctrlNS), trust); err != nil {
+			h.t.Fatal(err)
+		}
+		if err := c.List(ctx, &tlsctxs, client.InNamespace(h.ctrlNS), trust); err != nil {
+			h.t.Fatal(err)
+		}
+		for _, o := range secrets.Items {
+			out[cname+"/Secret/"+o.Namespace+"/"+o.Name] = o.ResourceVersion
+		}
+		for _, o := range tlsctxs.Items {
+			out[cname+"/TLSContext/"+o.Namespace+"/"+o.Name] = o.ResourceVersion
+		}
+	}
 	if len(out) < 6 {
 		h.t.Fatalf("only %d owned objects found (%v); the test would check too little", len(out), out)
 	}

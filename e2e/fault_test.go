@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
@@ -355,8 +356,9 @@ func TestFaultGatewayFlapping(t *testing.T) {
 	h.nothingLost(t, user)
 }
 
-// flappingGateway serves the gateway health endpoint on addr:4143 with the
-// status code status returns for each request.
+// flappingGateway serves the gateway health endpoint on addr:4143, over
+// mutual TLS (h.gatewayTLS), with the status code status returns for each
+// request.
 func (h *harness) flappingGateway(addr netip.Addr, status func() int) {
 	h.t.Helper()
 	if err := netns.AddAddress(addr); err != nil {
@@ -366,6 +368,7 @@ func (h *harness) flappingGateway(addr netip.Addr, status func() int) {
 	if err != nil {
 		h.t.Fatal(err)
 	}
+	l = tls.NewListener(l, h.gatewayTLS())
 	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(status()) })}
 	go func() { _ = srv.Serve(l) }()
 	h.t.Cleanup(func() { _ = srv.Close() })

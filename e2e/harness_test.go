@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	ambv3 "github.com/emissary-ingress/emissary/v3/pkg/api/getambassador.io/v3alpha1"
+	"github.com/go-logr/logr"
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 	corev1 "k8s.io/api/core/v1"
@@ -21,9 +23,10 @@ import (
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	"github.com/crossmap/crossmap/ingress"
 	crossmapv1 "github.com/crossmap/crossmap/internal/api/v1alpha1"
 	"github.com/crossmap/crossmap/internal/controller"
-	"github.com/crossmap/crossmap/internal/testenv"
+	"github.com/crossmap/crossmap/internal/pki"
 )
 
 // gatewayIP is east's gateway address as the Links in these tests name it.
@@ -74,10 +77,18 @@ type harness struct {
 	east, west client.Client
 	// exportLabels mark the Services this test exports from east.
 	exportLabels map[string]string
-	westCtl      *controller.Controller
-	westMetrics  *prometheus.Registry
-	eastCtl      *controller.Controller
-	eastMetrics  *prometheus.Registry
+	// eastCluster is east's --cluster-name, and so the name in the
+	// certificate east's crossmap issues to its gateway.
+	eastCluster string
+	// anchors are the trust anchor Secrets, east's and west's: user
+	// objects crossmap must only read.
+	anchors []client.Object
+	// logs, when set, keeps every line the controllers h.run starts log.
+	logs        *logLines
+	westCtl     *controller.Controller
+	westMetrics *prometheus.Registry
+	eastCtl     *controller.Controller
+	eastMetrics *prometheus.Registry
 }
 
 // newHarness makes the namespaces and starts east's controller (export role)
@@ -88,15 +99,36 @@ func newHarness(t *testing.T) *harness { return newHarnessWith(t, nil) }
 // westConfig.
 func newHarnessWith(t *testing.T, westConfig func(*controller.Config)) *harness {
 	t.Helper()
+	return newHarnessConfigs(t, nil, westConfig)
+}
+
+// newHarnessConfigs is newHarness with east's configuration adjusted by
+// eastConfig and west's by westConfig.
+func newHarnessConfigs(t *testing.T, eastConfig, westConfig func(*controller.Config)) *harness {
+	t.Helper()
 	h := newBareHarness(t)
+	h.startControllers(eastConfig, westConfig)
+	return h
+}
+
+// startControllers starts east's controller (export role) and west's
+// (import and route roles), with their configurations adjusted by
+// eastConfig and westConfig (either may be nil), and returns them so that
+// a test can stop one.
+func (h *harness) startControllers(eastConfig, westConfig func(*controller.Config)) (east, west *runningCtl) {
+	h.t.Helper()
 	sel := fmt.Sprintf("%s=true,crossmap.io/test=%s", crossmapv1.ExportLabel, h.id)
-	h.eastCtl, h.eastMetrics = h.start(bed.Plane("east"), func(c *controller.Config) {
-		c.ClusterName = "east-" + h.id
+	east = h.run(bed.Plane("east"), func(c *controller.Config) {
+		c.ClusterName = h.eastCluster
 		c.ExportSelector = sel
 		c.Import = false
 		c.Routes = false
+		if eastConfig != nil {
+			eastConfig(c)
+		}
 	})
-	h.westCtl, h.westMetrics = h.start(bed.Plane("west"), func(c *controller.Config) {
+	h.eastCtl, h.eastMetrics = east.ctl, east.reg
+	west = h.run(bed.Plane("west"), func(c *controller.Config) {
 		c.ClusterName = "west-" + h.id
 		c.Export = false
 		// The test's own Emissary ID: the route role only looks at this
@@ -106,11 +138,13 @@ func newHarnessWith(t *testing.T, westConfig func(*controller.Config)) *harness 
 			westConfig(c)
 		}
 	})
-	return h
+	h.westCtl, h.westMetrics = west.ctl, west.reg
+	return east, west
 }
 
-// newBareHarness makes the test's namespaces and clients, and starts no
-// controller.
+// newBareHarness makes the test's namespaces and clients, and the trust
+// anchor Secret in the controller namespace of both clusters (mTLS is on
+// by default), and starts no controller.
 func newBareHarness(t *testing.T) *harness {
 	t.Helper()
 	b := make([]byte, 3)
@@ -119,6 +153,7 @@ func newBareHarness(t *testing.T) *harness {
 	h.ns = "app-" + h.id
 	h.ctrlNS = "cm-" + h.id
 	h.exportLabels = map[string]string{crossmapv1.ExportLabel: "true", "crossmap.io/test": h.id}
+	h.eastCluster = "east-" + h.id
 	scheme := controller.NewScheme()
 	var err error
 	if h.east, err = bed.Plane("east").Client(scheme); err != nil {
@@ -131,16 +166,11 @@ func newBareHarness(t *testing.T) *harness {
 		for _, ns := range []string{h.ns, h.ctrlNS} {
 			h.create(c, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}})
 		}
+		a := testAnchor().secret(h.ctrlNS)
+		h.create(c, a)
+		h.anchors = append(h.anchors, a)
 	}
 	return h
-}
-
-// start runs a crossmap controller against plane until the test ends
-// (h.run, in nothinglost_test.go, starts one a test can stop early).
-func (h *harness) start(plane *testenv.Plane, mutate func(*controller.Config)) (*controller.Controller, *prometheus.Registry) {
-	h.t.Helper()
-	r := h.run(plane, mutate)
-	return r.ctl, r.reg
 }
 
 func (h *harness) create(c client.Client, obj client.Object) {
@@ -166,8 +196,11 @@ func (h *harness) link(mutate func(*crossmapv1.Link)) *crossmapv1.Link {
 		Spec: crossmapv1.LinkSpec{
 			ClusterName:       "east",
 			CredentialsSecret: crossmapv1.SecretKeyRef{Name: "east-credentials"},
-			Gateway:           crossmapv1.GatewaySpec{Addresses: []string{gatewayIP}, Port: 4143},
-			ExportSelector:    &metav1.LabelSelector{MatchLabels: h.exportLabels},
+			// The Link's clusterName (east) is not east's --cluster-name
+			// (east-<id>, unique per test), so the identity east's gateway
+			// certificate carries is named.
+			Gateway:        crossmapv1.GatewaySpec{Addresses: []string{gatewayIP}, Port: 4143, Identity: ingress.GatewayIdentity(h.eastCluster)},
+			ExportSelector: &metav1.LabelSelector{MatchLabels: h.exportLabels},
 		},
 	}
 	if mutate != nil {
@@ -218,16 +251,32 @@ func (h *harness) slice(name string, ports []int32, addrs []string, ready bool) 
 // error after a deadline generous enough for a loaded 2-core machine.
 func (h *harness) eventually(what string, f func(ctx context.Context) error) {
 	h.t.Helper()
+	if !h.eventuallyOr(what, f) {
+		h.t.FailNow()
+	}
+}
+
+// eventuallyOr is eventually that, on a timeout, fails the test but lets it
+// go on to check more, and returns false.
+func (h *harness) eventuallyOr(what string, f func(ctx context.Context) error) bool {
+	h.t.Helper()
 	var last error
 	err := wait.PollUntilContextTimeout(context.Background(), 50*time.Millisecond, 45*time.Second, true,
 		func(ctx context.Context) (bool, error) {
-			last = f(ctx)
-			return last == nil, nil
+			err := f(ctx)
+			// An error of the deadline cutting f short says less than
+			// the one before it.
+			if last == nil || ctx.Err() == nil {
+				last = err
+			}
+			return err == nil, nil
 		})
 	if err != nil {
 		h.dump()
-		h.t.Fatalf("%s: not true after 45s: %v", what, last)
+		h.t.Errorf("%s: not true after 45s: %v", what, last)
+		return false
 	}
+	return true
 }
 
 // dump logs both clusters' objects in the test's namespaces, for failures.
@@ -252,6 +301,54 @@ func (h *harness) dump() {
 	}
 	for _, e := range h.events(h.west, h.ctrlNS) {
 		h.t.Logf("west: Event %s %s on %s: %s", e.Type, e.Reason, e.InvolvedObject.Name, e.Message)
+	}
+	h.dumpTrust()
+}
+
+// dumpTrust logs the mutual TLS side of both clusters: the certificate
+// Secrets and TLSContexts in the controller namespace, east's gateway
+// Host, and what each controller's status model says of trust and links.
+func (h *harness) dumpTrust() {
+	ctx := context.Background()
+	for _, side := range []struct {
+		name string
+		c    client.Client
+		ctl  *controller.Controller
+	}{{"east", h.east, h.eastCtl}, {"west", h.west, h.westCtl}} {
+		var secrets corev1.SecretList
+		_ = side.c.List(ctx, &secrets, client.InNamespace(h.ctrlNS))
+		for _, s := range secrets.Items {
+			if _, ok := s.Data[pki.CertKey]; !ok {
+				if _, ok := s.Data[pki.CACertKey]; !ok {
+					continue
+				}
+			}
+			h.t.Logf("%s: Secret %s labels=%v resourceVersion=%s %s", side.name, s.Name, s.Labels, s.ResourceVersion, describeCert(s.Data[pki.CertKey]))
+		}
+		var ctxs ambv3.TLSContextList
+		_ = side.c.List(ctx, &ctxs, client.InNamespace(h.ctrlNS))
+		for _, c := range ctxs.Items {
+			h.t.Logf("%s: TLSContext %s spec=%+v", side.name, c.Name, c.Spec)
+		}
+		var hosts ambv3.HostList
+		_ = side.c.List(ctx, &hosts, client.InNamespace(h.ctrlNS))
+		for _, o := range hosts.Items {
+			if o.Spec != nil {
+				h.t.Logf("%s: Host %s tlsSecret=%v tls=%+v requestPolicy=%+v", side.name, o.Name, o.Spec.TLSSecret, o.Spec.TLS, o.Spec.RequestPolicy)
+			}
+		}
+		if side.ctl != nil {
+			v := side.ctl.Model.View()
+			h.t.Logf("%s: status trust %+v", side.name, v.Trust)
+			for _, l := range v.Links {
+				if l.TLS != nil {
+					h.t.Logf("%s: status link %s alive=%v tls=%+v lastError=%q", side.name, l.Name, l.GatewayAlive, *l.TLS, l.LastError)
+				}
+			}
+			for _, p := range v.Problems {
+				h.t.Logf("%s: problem %s %s: %s", side.name, p.Reason, p.Object.Name, p.Message)
+			}
+		}
 	}
 }
 
@@ -308,4 +405,82 @@ func joinErrs(errs []string) error {
 		return nil
 	}
 	return fmt.Errorf("%s", strings.Join(errs, "; "))
+}
+
+// logLines keeps every line the controllers of a harness log (h.logs), so
+// that a test can check a problem reaches the log.
+type logLines struct {
+	mu    sync.Mutex
+	lines []string
+}
+
+func (l *logLines) tee(base logr.Logger) logr.Logger {
+	return logr.New(teeSink{LogSink: base.GetSink(), l: l})
+}
+
+// find returns the first line that contains every part.
+func (l *logLines) find(parts ...string) (string, bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for _, line := range l.lines {
+		if all(parts, func(p string) bool { return strings.Contains(line, p) }) {
+			return line, true
+		}
+	}
+	return "", false
+}
+
+type teeSink struct {
+	logr.LogSink
+	l      *logLines
+	prefix string
+}
+
+func (s teeSink) keep(kind, msg string, err error, kv []any) {
+	line := fmt.Sprintf("%s %s%s %v", kind, s.prefix, msg, kv)
+	if err != nil {
+		line += " error=" + err.Error()
+	}
+	s.l.mu.Lock()
+	s.l.lines = append(s.l.lines, line)
+	s.l.mu.Unlock()
+}
+
+func (s teeSink) Info(level int, msg string, kv ...any) {
+	s.GetCallStackHelper()()
+	s.keep("INFO", msg, nil, kv)
+	s.LogSink.Info(level, msg, kv...)
+}
+
+func (s teeSink) Error(err error, msg string, kv ...any) {
+	s.GetCallStackHelper()()
+	s.keep("ERROR", msg, err, kv)
+	s.LogSink.Error(err, msg, kv...)
+}
+
+// GetCallStackHelper passes testr's t.Helper on, so that a log line names
+// the code that logged it, not this sink.
+func (s teeSink) GetCallStackHelper() func() {
+	if h, ok := s.LogSink.(logr.CallStackHelperLogSink); ok {
+		return h.GetCallStackHelper()
+	}
+	return func() {}
+}
+
+func (s teeSink) WithValues(kv ...any) logr.LogSink {
+	return teeSink{LogSink: s.LogSink.WithValues(kv...), l: s.l, prefix: s.prefix + fmt.Sprintf("%v ", kv)}
+}
+
+func (s teeSink) WithName(name string) logr.LogSink {
+	return teeSink{LogSink: s.LogSink.WithName(name), l: s.l, prefix: s.prefix + name + ": "}
+}
+
+// all tells whether f holds for every x in xs.
+func all[T any](xs []T, f func(T) bool) bool {
+	for _, x := range xs {
+		if !f(x) {
+			return false
+		}
+	}
+	return true
 }

@@ -11,6 +11,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/client-go/util/retry"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -105,11 +106,16 @@ func (h *harness) wantNoMirror(what, name string) {
 func update[T client.Object](h *harness, c client.Client, obj T, mutate func(T)) {
 	h.t.Helper()
 	ctx := context.Background()
-	if err := c.Get(ctx, client.ObjectKeyFromObject(obj), obj); err != nil {
-		h.t.Fatal(err)
-	}
-	mutate(obj)
-	if err := c.Update(ctx, obj); err != nil {
+	// Read, change, write, and again on a conflict, as kubectl edit would:
+	// a Link's status writes change its resourceVersion too.
+	err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		if err := c.Get(ctx, client.ObjectKeyFromObject(obj), obj); err != nil {
+			return err
+		}
+		mutate(obj)
+		return c.Update(ctx, obj)
+	})
+	if err != nil {
 		h.t.Fatalf("update %s: %v", client.ObjectKeyFromObject(obj), err)
 	}
 }

@@ -2,6 +2,8 @@ package e2e
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -27,12 +29,13 @@ import (
 	"github.com/crossmap/crossmap/ingress"
 	crossmapv1 "github.com/crossmap/crossmap/internal/api/v1alpha1"
 	"github.com/crossmap/crossmap/internal/controller"
+	"github.com/crossmap/crossmap/internal/pki"
 	"github.com/crossmap/crossmap/internal/testenv"
 	"github.com/crossmap/crossmap/mapper"
 )
 
-// runningCtl is a crossmap controller a fault test can stop and replace,
-// unlike the ones harness.start runs until the test ends.
+// runningCtl is a crossmap controller that runs until the test ends, or
+// until the test stops it (a fault test stopping and replacing one).
 type runningCtl struct {
 	t      *testing.T
 	plane  *testenv.Plane
@@ -44,8 +47,10 @@ type runningCtl struct {
 	once   sync.Once
 }
 
-// run starts a controller against plane with the same base configuration
-// as harness.start; stop (or the end of the test) ends it.
+// run starts a controller against plane with the harness's base
+// configuration (the test's controller namespace, the status API on a free
+// loopback port, fast remote health checks); stop (or the end of the test)
+// ends it.
 func (h *harness) run(plane *testenv.Plane, mutate func(*controller.Config)) *runningCtl {
 	h.t.Helper()
 	cfg := controller.DefaultConfig()
@@ -54,7 +59,11 @@ func (h *harness) run(plane *testenv.Plane, mutate func(*controller.Config)) *ru
 	cfg.RemoteHealthPeriod = 200 * time.Millisecond
 	mutate(&cfg)
 	reg := prometheus.NewRegistry()
-	logger := testr.NewWithOptions(h.t, testr.Options{Verbosity: 1}).WithName(plane.Name)
+	logger := testr.NewWithOptions(h.t, testr.Options{Verbosity: 1})
+	if h.logs != nil {
+		logger = h.logs.tee(logger)
+	}
+	logger = logger.WithName(plane.Name)
 	ctl, err := controller.New(plane.Config, cfg, controller.Deps{Registry: reg, Logger: logger, Resolve: testDNS.resolve})
 	if err != nil {
 		h.t.Fatalf("create %s controller: %v", plane.Name, err)
@@ -102,7 +111,7 @@ func newFaultHarness(t *testing.T, westConfig func(*controller.Config), startWes
 	h := newBareHarness(t)
 	sel := labels.SelectorFromSet(h.exportLabels).String()
 	east := h.run(bed.Plane("east"), func(c *controller.Config) {
-		c.ClusterName = "east-" + h.id
+		c.ClusterName = h.eastCluster
 		c.ExportSelector = sel
 		c.Import = false
 		c.Routes = false
@@ -198,7 +207,8 @@ func (h *harness) local(name string, port int32, pods ...string) []client.Object
 func (h *harness) nothingLost(t *testing.T, userObjects []client.Object) {
 	t.Helper()
 	var errs []string
-	errs = append(errs, h.userObjectsUnchanged(userObjects)...)
+	// The trust anchor Secrets are the operator's: read, never written.
+	errs = append(errs, h.userObjectsUnchanged(append(slices.Clone(userObjects), h.anchors...))...)
 	errs = append(errs, h.noForeignWrites()...)
 	errs = append(errs, h.noOrphans()...)
 	if len(errs) > 0 {
@@ -241,8 +251,8 @@ func (h *harness) userObjectsUnchanged(objs []client.Object) []string {
 	return errs
 }
 
-// listed lists Services, EndpointSlices and Mappings of the test's
-// namespaces in c.
+// listed lists Services, EndpointSlices, Mappings, Hosts, Secrets and
+// TLSContexts of the test's namespaces in c.
 func (h *harness) listed(c client.Client) ([]client.Object, error) {
 	ctx := context.Background()
 	var out []client.Object
@@ -250,9 +260,22 @@ func (h *harness) listed(c client.Client) ([]client.Object, error) {
 		var svcs corev1.ServiceList
 		var slices_ discoveryv1.EndpointSliceList
 		var maps_ ambv3.MappingList
+		var hosts ambv3.HostList
+		var secrets corev1.SecretList
+		var tlsctxs ambv3.TLSContextList
 		if err := errors.Join(c.List(ctx, &svcs, client.InNamespace(ns)), c.List(ctx, &slices_, client.InNamespace(ns)),
-			c.List(ctx, &maps_, client.InNamespace(ns))); err != nil {
+			c.List(ctx, &maps_, client.InNamespace(ns)), c.List(ctx, &hosts, client.InNamespace(ns)),
+			c.List(ctx, &secrets, client.InNamespace(ns)), c.List(ctx, &tlsctxs, client.InNamespace(ns))); err != nil {
 			return nil, err
+		}
+		for i := range hosts.Items {
+			out = append(out, &hosts.Items[i])
+		}
+		for i := range secrets.Items {
+			out = append(out, &secrets.Items[i])
+		}
+		for i := range tlsctxs.Items {
+			out = append(out, &tlsctxs.Items[i])
 		}
 		for i := range svcs.Items {
 			out = append(out, &svcs.Items[i])
@@ -366,6 +389,65 @@ func (h *harness) noOrphans() []string {
 			errs = append(errs, fmt.Sprintf("gateway Mapping %s: Service %s is not exported (labels %v)", g.Name, src.Name, src.Labels))
 		}
 	}
+	return append(errs, h.noTrustOrphans()...)
+}
+
+// noTrustOrphans is noOrphans for the trust role: each certificate Secret
+// is the issuing cluster's own (source-cluster is its --cluster-name), and
+// each origination TLSContext serves a gateway-mode Link to its cluster.
+func (h *harness) noTrustOrphans() []string {
+	var errs []string
+	ctx := context.Background()
+	trust := client.MatchingLabels(mapper.TrustSelector())
+	clusters := [2]string{h.eastCluster, "west-" + h.id}
+	faultCtls.Lock()
+	if p := faultCtls.m[h]; p != nil {
+		for i, r := range p {
+			if r != nil {
+				cfg := controller.DefaultConfig()
+				r.mutate(&cfg)
+				clusters[i] = cfg.ClusterName
+			}
+		}
+	}
+	faultCtls.Unlock()
+	for _, side := range []struct {
+		name, cluster string
+		c             client.Client
+	}{{"east", clusters[0], h.east}, {"west", clusters[1], h.west}} {
+		var secrets corev1.SecretList
+		if err := side.c.List(ctx, &secrets, client.InNamespace(h.ctrlNS), trust); err != nil {
+			return []string{err.Error()}
+		}
+		for _, s := range secrets.Items {
+			if got := s.Labels[crossmapv1.LabelSourceCluster]; got != side.cluster {
+				errs = append(errs, fmt.Sprintf("%s: trust Secret %s has source-cluster %q, want %q", side.name, s.Name, got, side.cluster))
+			}
+		}
+	}
+	var ctxs ambv3.TLSContextList
+	if err := h.west.List(ctx, &ctxs, client.InNamespace(h.ctrlNS), trust); err != nil {
+		return []string{err.Error()}
+	}
+	var links crossmapv1.LinkList
+	if err := h.west.List(ctx, &links, client.InNamespace(h.ctrlNS)); err != nil {
+		return []string{err.Error()}
+	}
+	for _, c := range ctxs.Items {
+		cluster := c.Labels[crossmapv1.LabelSourceCluster]
+		if !slices.ContainsFunc(links.Items, func(l crossmapv1.Link) bool {
+			return l.Spec.ClusterName == cluster && l.Spec.Mode != crossmapv1.ModeFlat
+		}) {
+			errs = append(errs, fmt.Sprintf("west: TLSContext %s: no gateway-mode Link to cluster %q", c.Name, cluster))
+		}
+	}
+	var eastCtxs ambv3.TLSContextList
+	if err := h.east.List(ctx, &eastCtxs, client.InNamespace(h.ctrlNS), trust); err != nil {
+		return []string{err.Error()}
+	}
+	for _, c := range eastCtxs.Items {
+		errs = append(errs, fmt.Sprintf("east: TLSContext %s, but east has no Link", c.Name))
+	}
 	return errs
 }
 
@@ -408,7 +490,31 @@ func (h *harness) ownedState() map[string]string {
 			for _, o := range hosts.Items {
 				add(cname+"/Host", &o, o.Spec)
 			}
+			// The trust role's objects: a restart keeps the certificates
+			// it issued (same fingerprints) and the TLSContexts.
+			var secrets corev1.SecretList
+			var tlsctxs ambv3.TLSContextList
+			if err := errors.Join(c.List(ctx, &secrets, client.InNamespace(ns), sel), c.List(ctx, &tlsctxs, client.InNamespace(ns), sel)); err != nil {
+				h.t.Fatal(err)
+			}
+			for _, o := range secrets.Items {
+				add(cname+"/Secret", &o, map[string]any{"type": o.Type, "certificate": describeCert(o.Data[pki.CertKey]), "data": secretDigest(o.Data)})
+			}
+			for _, o := range tlsctxs.Items {
+				add(cname+"/TLSContext", &o, o.Spec)
+			}
 		}
+	}
+	return out
+}
+
+// secretDigest is a short digest of each key of a Secret's data, so that
+// a state can be compared without logging keys.
+func secretDigest(data map[string][]byte) map[string]string {
+	out := map[string]string{}
+	for k, v := range data {
+		sum := sha256.Sum256(v)
+		out[k] = hex.EncodeToString(sum[:6])
 	}
 	return out
 }

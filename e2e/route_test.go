@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"fmt"
 	"net"
@@ -22,6 +23,7 @@ import (
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	"github.com/crossmap/crossmap/ingress"
 	crossmapv1 "github.com/crossmap/crossmap/internal/api/v1alpha1"
 	"github.com/crossmap/crossmap/internal/controller"
 	"github.com/crossmap/crossmap/internal/netns"
@@ -141,8 +143,10 @@ func TestSplit(t *testing.T) {
 	want.Service = "podinfo-east." + h.ns + ":9898"
 	want.Weight = ptr.To(50)
 	want.HostRewrite = "podinfo." + h.ns + ".svc.cluster.local"
+	// Mutual TLS to east's gateway, through the TLSContext crossmap writes.
+	want.TLS = ingress.OriginContextName("east")
 	if got, want := mustJSON(t, sib.Spec), mustJSON(t, want); got != want {
-		t.Errorf("sibling spec differs from the user's beyond service, weight and host_rewrite:\n got %s\nwant %s", got, want)
+		t.Errorf("sibling spec differs from the user's beyond service, weight, host_rewrite and tls:\n got %s\nwant %s", got, want)
 	}
 	if len(sib.OwnerReferences) != 1 || sib.OwnerReferences[0].UID != fresh.UID || sib.OwnerReferences[0].Kind != "Mapping" {
 		t.Errorf("sibling owner references = %+v, want the user's Mapping", sib.OwnerReferences)
@@ -263,8 +267,16 @@ func (h *harness) setReady(c client.Client, name string, ready bool) {
 }
 
 // gateway serves east's gateway health endpoint on addr:4143, an address
-// created inside the test's network namespace. stop makes it go away.
+// created inside the test's network namespace, over mutual TLS as east's
+// gateway would (h.gatewayTLS). stop makes it go away.
 func (h *harness) gateway(addr netip.Addr) (stop func()) {
+	h.t.Helper()
+	return h.standInGateway(addr, h.gatewayTLS())
+}
+
+// standInGateway stands in for east's gateway on addr:4143 with the TLS
+// cfg: it answers every request that gets through the handshake 200.
+func (h *harness) standInGateway(addr netip.Addr, cfg *tls.Config) (stop func()) {
 	h.t.Helper()
 	if err := netns.AddAddress(addr); err != nil {
 		h.t.Fatal(err)
@@ -276,8 +288,9 @@ func (h *harness) gateway(addr netip.Addr) (stop func()) {
 	if err != nil {
 		h.t.Fatal(err)
 	}
-	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusOK) })}
-	go func() { _ = srv.Serve(l) }()
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusOK) }),
+		ErrorLog: discardLog}
+	go func() { _ = srv.Serve(tls.NewListener(l, cfg)) }()
 	stopped := false
 	stop = func() {
 		if !stopped {
