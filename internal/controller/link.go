@@ -709,13 +709,14 @@ func (r *LinkReconciler) probe(ctx context.Context, link *crossmapv1.Link, rt *l
 		Period:           cmp.Or(spec.Period.Duration, 3*time.Second),
 		Timeout:          cmp.Or(spec.Timeout.Duration, time.Second),
 		FailureThreshold: int(cmp.Or(spec.FailureThreshold, crossmapv1.DefaultFailureThreshold)),
+		Host:             linkIdentity(link),
 		TLS:              tlsCfg,
 		Notify:           r.notifier(client.ObjectKeyFromObject(link)),
 		OnTLSFailure: func(reason string) {
 			r.Metrics.HandshakeFailures.WithLabelValues(key, reason).Inc()
 		},
 	}
-	probeKey := fmt.Sprint(cfg.Addresses, cfg.Port, cfg.Path, cfg.Period, cfg.Timeout, cfg.FailureThreshold)
+	probeKey := fmt.Sprint(cfg.Addresses, cfg.Port, cfg.Path, cfg.Period, cfg.Timeout, cfg.FailureThreshold, cfg.Host)
 	if tlsCfg != nil {
 		// A renewed client certificate or trust anchor starts a new prober
 		// with the new material.

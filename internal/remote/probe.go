@@ -23,6 +23,12 @@ type ProbeConfig struct {
 	Period           time.Duration
 	Timeout          time.Duration
 	FailureThreshold int
+	// Host is the Host header (and, with TLS, the ServerName) of each
+	// probe: the gateway's identity. Emissary answers its readiness path
+	// through a Host like any route, and the gateway Host matches
+	// *.svc.cluster.local, under which the identity lies; an address as
+	// Host header would match no Host and get a 404.
+	Host string
 	// TLS, when set, makes each probe an HTTPS GET with this configuration:
 	// the client certificate, the trust anchor and the gateway's identity
 	// as ServerName. The probe then checks the same mutual TLS traffic
@@ -157,6 +163,9 @@ func (p *Prober) round(ctx context.Context) (latency time.Duration, peer *x509.C
 		req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 		if err != nil {
 			return 0, nil, err
+		}
+		if p.cfg.Host != "" {
+			req.Host = p.cfg.Host
 		}
 		resp, err := p.client.Do(req)
 		if err != nil {
