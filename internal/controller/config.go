@@ -110,7 +110,7 @@ func (c *Config) BindFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.StatusAddr, "status-addr", c.StatusAddr, "address of the status API (/status, /healthz, /readyz); \"0\" turns it off")
 	fs.BoolVar(&c.LeaderElect, "leader-elect", c.LeaderElect, "elect a leader so that only one replica writes")
 	fs.BoolVar(&c.DryRun, "dry-run", c.DryRun, "compute and log every plan, but write nothing")
-	fs.StringVar(&c.TrustAnchorSecret, "trust-anchor-secret", c.TrustAnchorSecret, "Secret (in --namespace) holding the trust anchor shared by linked clusters, keys ca.crt and ca.key; make one with 'crossmap trust generate'")
+	fs.StringVar(&c.TrustAnchorSecret, "trust-anchor-secret", c.TrustAnchorSecret, "Secret (in --namespace) holding the trust anchor shared by linked clusters, keys ca.crt and ca.key; make one with 'crossmap trust generate' and apply it in every linked cluster")
 	fs.DurationVar(&c.CertValidity, "cert-validity", c.CertValidity, "lifetime of the gateway and client certificates crossmap issues; each is renewed after two thirds of it")
 	fs.BoolVar(&c.InsecureCleartext, "insecure-cleartext", c.InsecureCleartext, "turn cross-cluster mTLS off: the gateway routes cleartext from anyone who can reach it, and routes to other clusters are cleartext. For dev clusters only; logged as a warning")
 }

@@ -191,8 +191,8 @@ func (r *TrustReconciler) secrets(ctx context.Context, now time.Time, owned []cl
 			return keepAll(), next, problems
 		}
 		problems = append(problems, mapper.Problem{Reason: ReasonTrustAnchorMissing, Object: anchorRef, Message: fmt.Sprintf(
-			"trust anchor Secret %s not found: cross-cluster mTLS needs the same one in every linked cluster; create it with 'crossmap trust generate | kubectl apply -n %s -f -', or run with --insecure-cleartext on dev clusters",
-			anchorRef.Namespace+"/"+anchorRef.Name, r.Config.Namespace)})
+			"trust anchor Secret %s not found: cross-cluster mTLS needs the same one in every linked cluster; create it with 'crossmap trust generate --namespace %s --name %s | kubectl apply -f -' and apply that file in every linked cluster, or run with --insecure-cleartext on dev clusters",
+			anchorRef.Namespace+"/"+anchorRef.Name, r.Config.Namespace, r.Config.TrustAnchorSecret)})
 		return keepAll(), next, problems
 	}
 	ca, err := pki.ParseAuthority(anchor.Data[pki.CACertKey], anchor.Data[pki.CAKeyKey])

@@ -36,8 +36,8 @@ const (
 // Defaults applied by the API server (through the CRD schema) and again by
 // the controller, so that a Link read from an older object behaves the same.
 const (
-	DefaultCredentialsKey   = "kubeconfig"
-	DefaultGatewayPort      = 4143
+	DefaultCredentialsKey = "kubeconfig"
+	DefaultGatewayPort    = 4143
 	// DefaultProbePath is the readiness path Emissary answers on every
 	// listener (its built-in diagnostics Mapping), so the probe passes
 	// through the gateway's mutual TLS like traffic does.
