@@ -12,15 +12,19 @@ import (
 )
 
 func runEdge(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("edge", `Runs the dev edge: a small Mapping-compatible HTTP edge for dev clusters,
-tests and the demo. It watches the cluster's Mappings, Hosts, Services and
-EndpointSlices and routes requests the way Emissary would (hostname, prefix,
-prefix_regex, headers, query parameters, method, precedence, weighted groups,
-rewrite, host_rewrite, timeouts, round robin over ready endpoints). It also
-serves as a cluster's cross-cluster gateway, through the gateway Mapping and
-Host crossmap writes. Fields it does not honour are logged and listed at
-/status on --status-addr. Production clusters use Emissary itself.`, stderr)
-	listen := fs.String("listen", "127.0.0.1:8080", "address the edge proxies on")
+	fs := newFlagSet("edge", `Runs the dev edge: a small Mapping-compatible edge for dev clusters, tests and
+the demo. It watches the cluster's Mappings, Hosts, TLSContexts, Secrets,
+Services and EndpointSlices and routes requests the way Emissary would
+(hostname, prefix, prefix_regex, headers, query parameters, method,
+precedence, weighted groups, rewrite, host_rewrite, timeouts, round robin over
+ready endpoints). --listen takes TLS and cleartext on one port: a Host with a
+tlsSecret terminates TLS (and requires client certificates when its tls says
+so), a Mapping's tls originates TLS through its TLSContext, checking the
+upstream certificate against the TLSContext's sni. It also serves as a
+cluster's cross-cluster gateway, through the gateway Mapping and Host crossmap
+writes, mutual TLS included. Fields it does not honour are logged and listed
+at /status on --status-addr. Production clusters use Emissary itself.`, stderr)
+	listen := fs.String("listen", "127.0.0.1:8080", "address the edge proxies on, TLS and cleartext alike")
 	statusAddr := fs.String("status-addr", "127.0.0.1:8877", "address of /ready and /status (the fields not honoured); \"0\" turns it off")
 	name := fs.String("name", "edge", "name used in logs")
 	var ids []string
