@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -18,6 +19,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	crossmapv1 "github.com/crossmap/crossmap/internal/api/v1alpha1"
+	"github.com/crossmap/crossmap/internal/controller"
 	"github.com/crossmap/crossmap/internal/edgeserver"
 	"github.com/crossmap/crossmap/internal/netns"
 	"github.com/crossmap/crossmap/internal/testenv"
@@ -90,22 +92,67 @@ func do(req *http.Request, v any) error {
 
 // story is the data path of DESIGN.md: podinfo in east and west, east's
 // gateway (crossmap's dev edge on east) and west's edge, an annotated
-// Mapping splitting west's edge traffic 50/50.
+// Mapping splitting west's edge traffic. Traffic between the clusters is
+// mutual TLS, as crossmap sets it up by default: west's edge originates it
+// with west's client certificate, east's gateway terminates it with east's
+// gateway certificate and requires a client certificate from the shared
+// trust anchor.
 type story struct {
-	h        *harness
+	h *harness
+	// cluster is the Link's clusterName: mirrors and siblings are
+	// <name>-<cluster>.
+	cluster  string
 	edgeURL  string
 	stopGW   func()
 	gwAddr   netip.Addr
+	gwID     []string
 	userMaps []client.Object
+	// east and west are the controllers, for tests that stop or replace
+	// one.
+	east, west *runningCtl
+	westEdge   *edgeserver.Server
+}
+
+// storyOptions adjust a story.
+type storyOptions struct {
+	// annotations of the user's Mapping, given the Link's clusterName.
+	annotations func(cluster string) map[string]string
+	// defaultIdentity names the Link after east's --cluster-name and
+	// leaves spec.gateway.identity unset, so that the identity checked is
+	// the default one crossmap issues to east's gateway. Otherwise the
+	// Link's clusterName is "east" and the identity is named.
+	defaultIdentity bool
+	east, west      func(*controller.Config)
+	link            func(*crossmapv1.Link)
+	// logs, when set, keeps what the controllers log.
+	logs *logLines
 }
 
 func newStory(t *testing.T, annotations map[string]string) *story {
-	h := newHarness(t)
-	s := &story{h: h, gwAddr: netip.MustParseAddr("10.246.0.20")}
-	for _, a := range []netip.Addr{s.gwAddr} {
-		if err := netns.AddAddress(a); err != nil {
-			t.Fatal(err)
+	return newStoryWith(t, storyOptions{annotations: func(string) map[string]string { return annotations }})
+}
+
+func newStoryWith(t *testing.T, o storyOptions) *story {
+	h := newBareHarness(t)
+	s := &story{h: h, cluster: "east", gwAddr: netip.MustParseAddr("10.246.0.20"),
+		// East's own Emissary ID, shared by its crossmap and its gateway
+		// edge: every test's east crossmap writes a gateway Host for
+		// *.svc.cluster.local, and Envoy (so the dev edge) serves one TLS
+		// certificate per server name, so a gateway must see its own
+		// test's Host only.
+		gwID: []string{"gw-" + h.id}}
+	if o.defaultIdentity {
+		s.cluster = h.eastCluster
+	}
+	h.logs = o.logs
+	s.east, s.west = h.startControllers(func(c *controller.Config) {
+		c.AmbassadorID = s.gwID
+		if o.east != nil {
+			o.east(c)
 		}
+	}, o.west)
+	if err := netns.AddAddress(s.gwAddr); err != nil {
+		t.Fatal(err)
 	}
 	h.podinfo(netip.MustParseAddr("10.246.1.1"), "east")
 	h.podinfo(netip.MustParseAddr("10.246.2.1"), "west")
@@ -119,19 +166,40 @@ func newStory(t *testing.T, annotations map[string]string) *story {
 	})
 	h.create(h.east, h.slice("private", []int32{9898}, []string{"10.246.1.1"}, true))
 
-	_, s.stopGW = h.edge(bed.Plane("east"), "east-gateway", netip.AddrPortFrom(s.gwAddr, 4143).String(), netip.AddrPortFrom(s.gwAddr, 8877).String(), nil)
+	s.startGateway()
 	h.link(func(l *crossmapv1.Link) {
 		l.Spec.Gateway.Addresses = []string{s.gwAddr.String()}
-		l.Spec.Probe = &crossmapv1.ProbeSpec{Path: "/ready", Port: 8877,
-			Period: metav1.Duration{Duration: 100 * time.Millisecond}, Timeout: metav1.Duration{Duration: 100 * time.Millisecond}, FailureThreshold: 2}
+		if o.defaultIdentity {
+			l.Spec.ClusterName, l.Spec.Gateway.Identity = s.cluster, ""
+		}
+		// The default probe: Emissary's check_ready on the gateway port,
+		// through the gateway's mutual TLS like the traffic.
+		l.Spec.Probe = &crossmapv1.ProbeSpec{Period: metav1.Duration{Duration: 100 * time.Millisecond},
+			Timeout: metav1.Duration{Duration: 500 * time.Millisecond}, FailureThreshold: 2}
+		if o.link != nil {
+			o.link(l)
+		}
 	})
 	h.wantLinkCondition(crossmapv1.ConditionGatewayAlive, "True/ProbeSucceeded")
+	var annotations map[string]string
+	if o.annotations != nil {
+		annotations = o.annotations(s.cluster)
+	}
 	m := h.userMapping("podinfo", "podinfo."+h.ns+":9898", annotations, nil)
 	s.userMaps = append(s.userMaps, m)
-	west, _ := h.edge(bed.Plane("west"), "west-edge", "127.0.0.1:0", "0", []string{h.id})
-	s.edgeURL = "http://" + west.Addr().String()
+	s.westEdge, _ = h.edge(bed.Plane("west"), "west-edge", "127.0.0.1:0", "127.0.0.1:0", []string{h.id})
+	s.edgeURL = "http://" + s.westEdge.Addr().String()
 	return s
 }
+
+// startGateway starts east's gateway, crossmap's dev edge on east, on
+// gwAddr:4143 (its status on gwAddr:8877).
+func (s *story) startGateway() {
+	_, s.stopGW = s.h.edge(bed.Plane("east"), "east-gateway", netip.AddrPortFrom(s.gwAddr, 4143).String(), netip.AddrPortFrom(s.gwAddr, 8877).String(), s.gwID)
+}
+
+// sibling is the name of the generated Mapping to the story's cluster.
+func (s *story) sibling() string { return "podinfo-" + s.cluster }
 
 // hit sends n requests through west's edge and counts answers by podinfo
 // message; failed requests are counted under "error".
@@ -197,7 +265,7 @@ func TestDataPathSplitFailoverRestore(t *testing.T) {
 		t.Fatalf("after failover: %v, want every request answered by west", c)
 	}
 
-	_, s.stopGW = h.edge(bed.Plane("east"), "east-gateway", netip.AddrPortFrom(s.gwAddr, 4143).String(), netip.AddrPortFrom(s.gwAddr, 8877).String(), nil)
+	s.startGateway()
 	h.wantWeight("restored", "podinfo-east", 50)
 	h.eventually("east answers again", func(context.Context) error {
 		if c := s.hit(40, nil); c["east"] == 0 || c["error"] > 0 {
@@ -226,25 +294,29 @@ func TestDataPathDevRoute(t *testing.T) {
 }
 
 // TestDataPathClusterIsolation: east's gateway serves only exported
-// Services; an unexported one is not reachable through it.
+// Services; an unexported one is not reachable through it, even with west's
+// client certificate.
 func TestDataPathClusterIsolation(t *testing.T) {
 	s := newStory(t, map[string]string{"crossmap.io/split": "east=50"})
 	h := s.h
-	gw := "http://" + netip.AddrPortFrom(s.gwAddr, 4143).String() + "/"
+	gw := netip.AddrPortFrom(s.gwAddr, 4143)
+	var cfg *tls.Config
 	h.eventually("exported Service reachable through the gateway", func(ctx context.Context) error {
-		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, gw, nil)
-		req.Host = "podinfo." + h.ns + ".svc.cluster.local"
-		return do(req, nil)
+		var err error
+		if cfg, err = h.westClientTLS(ctx); err != nil {
+			return err
+		}
+		if code, msg, err := h.gatewayGet(ctx, gw, cfg, "podinfo"); err != nil || code != http.StatusOK || msg != "east" {
+			return fmt.Errorf("HTTP %d, message %q, err %v", code, msg, err)
+		}
+		return nil
 	})
-	req, _ := http.NewRequest(http.MethodGet, gw, nil)
-	req.Host = "private." + h.ns + ".svc.cluster.local"
-	resp, err := http.DefaultClient.Do(req)
+	code, msg, err := h.gatewayGet(t.Context(), gw, cfg, "private")
 	if err != nil {
 		t.Fatal(err)
 	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusNotFound {
-		t.Fatalf("unexported Service through the gateway: HTTP %d, want 404", resp.StatusCode)
+	if code != http.StatusNotFound {
+		t.Fatalf("unexported Service through the gateway: HTTP %d (message %q), want 404", code, msg)
 	}
 }
 
