@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 
 	ambv3 "github.com/emissary-ingress/emissary/v3/pkg/api/getambassador.io/v3alpha1"
 	splitv1alpha2 "github.com/servicemeshinterface/smi-sdk-go/pkg/apis/split/v1alpha2"
@@ -342,11 +343,17 @@ func TestOneRemoteChangeOneWrite(t *testing.T) {
 
 	var writes float64
 	settled := func(what string) {
+		since := time.Now()
 		h.eventually(what, func(context.Context) error {
 			w := counter(t, h.westMetrics, "crossmap_api_writes_total", nil)
 			if w != writes {
-				writes = w
+				writes, since = w, time.Now()
 				return fmt.Errorf("still writing")
+			}
+			// Quiet for a while, not just between two looks: the write a
+			// test has just seen in the API is counted a moment after.
+			if quiet := time.Since(since); quiet < 500*time.Millisecond {
+				return fmt.Errorf("no write for %s only", quiet)
 			}
 			return nil
 		})

@@ -56,7 +56,11 @@ func (h *harness) run(plane *testenv.Plane, mutate func(*controller.Config)) *ru
 	cfg := controller.DefaultConfig()
 	cfg.Namespace = h.ctrlNS
 	cfg.StatusAddr = "127.0.0.1:0"
-	cfg.RemoteHealthPeriod = 200 * time.Millisecond
+	// Fast enough that a stopped API server is noticed within a second,
+	// and slow enough that a /readyz slowed down by a loaded machine (its
+	// timeout is the period) does not flip RemoteReachable and write the
+	// Link's status in a test that counts writes.
+	cfg.RemoteHealthPeriod = time.Second
 	mutate(&cfg)
 	reg := prometheus.NewRegistry()
 	logger := testr.NewWithOptions(h.t, testr.Options{Verbosity: 1})
