@@ -27,9 +27,13 @@ const (
 	KeyKey    = "tls.key"
 )
 
-// backdate is how far before "now" a certificate's validity starts, so that
-// a peer whose clock runs a little behind accepts it at once.
-const backdate = 5 * time.Minute
+// maxBackdate is how far before "now" a certificate's validity starts, so
+// that a peer whose clock runs a little behind accepts it at once; a tenth
+// of the validity when that is shorter, so that RenewAt of a short-lived
+// certificate stays after its issue.
+const maxBackdate = 5 * time.Minute
+
+func backdate(validity time.Duration) time.Duration { return min(maxBackdate, validity/10) }
 
 // Usage says what a leaf certificate is for.
 type Usage int
@@ -63,7 +67,7 @@ func NewCA(commonName string, validity time.Duration, now time.Time) (certPEM, k
 	}
 	tmpl := &x509.Certificate{
 		Subject:               pkix.Name{CommonName: commonName, Organization: []string{"crossmap"}},
-		NotBefore:             now.Add(-backdate),
+		NotBefore:             now.Add(-backdate(validity)),
 		NotAfter:              now.Add(validity),
 		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageCRLSign | x509.KeyUsageDigitalSignature,
 		BasicConstraintsValid: true,
@@ -111,7 +115,7 @@ func (a *Authority) Issue(identity string, usage Usage, validity time.Duration, 
 	tmpl := &x509.Certificate{
 		Subject:     pkix.Name{CommonName: identity, Organization: []string{"crossmap"}},
 		DNSNames:    []string{identity},
-		NotBefore:   now.Add(-backdate),
+		NotBefore:   now.Add(-backdate(validity)),
 		NotAfter:    notAfter,
 		KeyUsage:    x509.KeyUsageDigitalSignature,
 		ExtKeyUsage: []x509.ExtKeyUsage{eku},
@@ -196,7 +200,8 @@ func publicKeysEqual(a, b crypto.PublicKey) bool {
 
 // RenewAt is when a certificate should be replaced: once two thirds of its
 // lifetime have passed, which leaves a third of it (8 hours of a day) for
-// a renewal that fails to be retried.
+// a renewal that fails to be retried. Issue's backdating is at most a tenth
+// of the validity, so this is always after the certificate was issued.
 func RenewAt(cert *x509.Certificate) time.Time {
 	life := cert.NotAfter.Sub(cert.NotBefore)
 	return cert.NotBefore.Add(life * 2 / 3)

@@ -216,3 +216,26 @@ func handshake(t *testing.T, serverCert tls.Certificate, roots *x509.CertPool, c
 	_, err = io.ReadFull(c, buf)
 	return err
 }
+
+// TestRenewAtAfterIssue is the regression test of a renewal storm: with a
+// fixed five-minute backdate, a certificate valid for 30s was due for
+// renewal 80s before it was issued, so the trust role reissued it on every
+// reconcile. Renewal must fall two thirds into the requested validity, give
+// or take the backdate, for short and long validities alike.
+func TestRenewAtAfterIssue(t *testing.T) {
+	ca := mustCA(t)
+	for _, validity := range []time.Duration{30 * time.Second, time.Minute, 10 * time.Minute, 24 * time.Hour} {
+		certPEM, _, err := ca.Issue(gatewayID, pki.Server, validity, now)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cert, err := pki.ParseCertificate(certPEM)
+		if err != nil {
+			t.Fatal(err)
+		}
+		renew := pki.RenewAt(cert).Sub(now)
+		if lo, hi := validity/2, validity*2/3; renew < lo || renew > hi {
+			t.Errorf("validity %s: renewal %s after issue; want between %s and %s", validity, renew, lo, hi)
+		}
+	}
+}
