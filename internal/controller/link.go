@@ -121,6 +121,10 @@ type linkRuntime struct {
 	// lags holds, per mirror Service (namespace/name), the propagation
 	// lag and time of its last change, for the status API.
 	lags map[string]syncRecord
+	// tlsErr and tlsErrAt are the last failed handshake, kept across
+	// probers (a renewed certificate starts a new one) for the status API.
+	tlsErr   string
+	tlsErrAt time.Time
 }
 
 type syncRecord struct {
@@ -206,8 +210,8 @@ func (r *LinkReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		Named("link").
 		For(&crossmapv1.Link{}).
 		Watches(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(r.linksForSecret)).
-		Watches(&corev1.Service{}, handler.EnqueueRequestsFromMapFunc(linkOfMirror)).
-		Watches(&discoveryv1.EndpointSlice{}, handler.EnqueueRequestsFromMapFunc(linkOfMirror)).
+		Watches(&corev1.Service{}, handler.EnqueueRequestsFromMapFunc(r.linkOfMirror)).
+		Watches(&discoveryv1.EndpointSlice{}, handler.EnqueueRequestsFromMapFunc(r.linkOfMirror)).
 		// A namespace that appears may unblock a skipped mirror.
 		Watches(&corev1.Namespace{}, handler.EnqueueRequestsFromMapFunc(r.allLinks)).
 		WatchesRawSource(source.Channel(r.events, &handler.TypedEnqueueRequestForObject[*crossmapv1.Link]{})).
@@ -243,10 +247,13 @@ func (r *LinkReconciler) allLinks(ctx context.Context, _ client.Object) []reconc
 }
 
 // linkOfMirror maps a mirror back to its Link, so that a mirror someone
-// edited or deleted is put right.
-func linkOfMirror(_ context.Context, o client.Object) []reconcile.Request {
+// edited or deleted is put right. Mirrors of Links in another namespace
+// belong to another crossmap installation, whose Links this one neither
+// caches nor may read.
+func (r *LinkReconciler) linkOfMirror(_ context.Context, o client.Object) []reconcile.Request {
 	l := o.GetLabels()
-	if l[crossmapv1.LabelManagedBy] != crossmapv1.ManagedBy || l[crossmapv1.LabelRole] != crossmapv1.RoleMirror {
+	if l[crossmapv1.LabelManagedBy] != crossmapv1.ManagedBy || l[crossmapv1.LabelRole] != crossmapv1.RoleMirror ||
+		l[crossmapv1.LabelLinkNamespace] != r.Config.Namespace {
 		return nil
 	}
 	return []reconcile.Request{{NamespacedName: types.NamespacedName{Namespace: l[crossmapv1.LabelLinkNamespace], Name: l[crossmapv1.LabelLink]}}}
@@ -513,15 +520,19 @@ func (r *LinkReconciler) writeStatus(ctx context.Context, st *linkState) error {
 func (r *LinkReconciler) recordTransitions(ctx context.Context, link *crossmapv1.Link, before []metav1.Condition) {
 	for _, c := range link.Status.Conditions {
 		old := meta.FindStatusCondition(before, c.Type)
-		if old != nil && old.Status == c.Status {
+		// A new reason for the same failure (UnknownCA, then
+		// CertificateExpired) is news too.
+		if old != nil && old.Status == c.Status && (c.Status == metav1.ConditionTrue || old.Reason == c.Reason) {
 			continue
 		}
 		typ := corev1.EventTypeNormal
 		if c.Status != metav1.ConditionTrue {
 			typ = corev1.EventTypeWarning
 		}
-		if old == nil && c.Status == metav1.ConditionTrue {
-			continue // a Link that starts healthy is not news
+		if old == nil && c.Status != metav1.ConditionFalse {
+			// A Link that starts healthy, or not checked yet (no probe,
+			// still connecting), is not news.
+			continue
 		}
 		log.FromContext(ctx).Info("Link condition changed", "condition", c.Type, "status", c.Status, "reason", c.Reason, "message", c.Message)
 		r.Reporter.Recorder.Eventf(link, typ, c.Reason, "%s is %s: %s", c.Type, c.Status, c.Message)
@@ -591,6 +602,7 @@ func (r *LinkReconciler) ensureRuntime(ctx context.Context, link *crossmapv1.Lin
 	if rt != nil {
 		rt.watcher.Stop()
 		next.prober, next.probeKey, next.addrs, next.lags, next.lastSync = rt.prober, rt.probeKey, rt.addrs, rt.lags, rt.lastSync
+		next.tlsErr, next.tlsErrAt = rt.tlsErr, rt.tlsErrAt
 	}
 	r.remotes[key] = next
 	r.mu.Unlock()
@@ -755,10 +767,21 @@ func (r *LinkReconciler) probe(ctx context.Context, link *crossmapv1.Link, rt *l
 		if meta.FindStatusCondition(st.link.Status.Conditions, crossmapv1.ConditionGatewayAlive) == nil {
 			st.gateway(metav1.ConditionUnknown, ReasonNotProbed, "first probe pending")
 		}
+	case res.Err != nil:
+		// Failing, but fewer rounds in a row than the threshold: alive
+		// still, and saying why would be a status write per round.
+		st.gateway(metav1.ConditionTrue, ReasonProbeSucceeded, "the last probe failed; the gateway counts as alive until failureThreshold probes in a row fail")
+		st.view.LastError = res.Err.Error()
 	default:
 		st.gateway(metav1.ConditionTrue, ReasonProbeSucceeded, "gateway answers its probe")
 	}
 	if tlsCfg != nil {
+		r.mu.Lock()
+		if res.TLS.Err != nil {
+			rt.tlsErr, rt.tlsErrAt = res.TLS.Err.Error(), res.TLS.At
+		}
+		tlsView.LastError, tlsView.LastErrorAt = rt.tlsErr, rt.tlsErrAt
+		r.mu.Unlock()
 		r.tlsVerdict(res.TLS, st, tlsView)
 	}
 	return res.Alive
@@ -770,9 +793,6 @@ func (r *LinkReconciler) tlsVerdict(res remote.TLSResult, st *linkState, view *s
 	view.GatewayCertExpiry = res.PeerNotAfter
 	if !res.PeerNotAfter.IsZero() {
 		r.Metrics.GatewayCertificateExpiry.WithLabelValues(st.key()).Set(float64(res.PeerNotAfter.Unix()))
-	}
-	if res.Err != nil {
-		view.LastError, view.LastErrorAt = res.Err.Error(), res.At
 	}
 	switch {
 	case !res.Checked:
