@@ -767,13 +767,15 @@ func (r *LinkReconciler) probe(ctx context.Context, link *crossmapv1.Link, rt *l
 		if meta.FindStatusCondition(st.link.Status.Conditions, crossmapv1.ConditionGatewayAlive) == nil {
 			st.gateway(metav1.ConditionUnknown, ReasonNotProbed, "first probe pending")
 		}
-	case res.Err != nil:
-		// Failing, but fewer rounds in a row than the threshold: alive
-		// still, and saying why would be a status write per round.
-		st.gateway(metav1.ConditionTrue, ReasonProbeSucceeded, "the last probe failed; the gateway counts as alive until failureThreshold probes in a row fail")
-		st.view.LastError = res.Err.Error()
 	default:
+		// Also while probes fail fewer times in a row than the threshold:
+		// the condition says what counts (alive), and a message that
+		// followed each round would be a status write per round. The
+		// status API has the last error.
 		st.gateway(metav1.ConditionTrue, ReasonProbeSucceeded, "gateway answers its probe")
+		if res.Err != nil {
+			st.view.LastError = res.Err.Error()
+		}
 	}
 	if tlsCfg != nil {
 		r.mu.Lock()
