@@ -64,6 +64,12 @@ func MirrorName(name, cluster string) string { return name + "-" + cluster }
 //
 // The returned count is how many Services are mirrored.
 func Import(s ImportSnapshot) (objs []client.Object, mirrored int, problems []Problem) {
+	return importWith(s, translateService)
+}
+
+// importWith is Import, with the translation of each remote Service (and
+// its slices) done by translate, which ImportMemo remembers.
+func importWith(s ImportSnapshot, translate func(ImportSnapshot, *corev1.Service, []*discoveryv1.EndpointSlice) mirrorResult) (objs []client.Object, mirrored int, problems []Problem) {
 	svcs := slices.Clone(s.Services)
 	slices.SortFunc(svcs, compareObjects)
 	slicesBySvc := map[string][]*discoveryv1.EndpointSlice{}
@@ -76,6 +82,7 @@ func Import(s ImportSnapshot) (objs []client.Object, mirrored int, problems []Pr
 		problems = append(problems, Problem{Reason: ReasonNoGatewayAddress, Object: linkRef,
 			Message: fmt.Sprintf("Link %s/%s is in gateway mode but has no resolved gateway address; mirrors have no endpoints", s.Link.Namespace, s.Link.Name)})
 	}
+	objs = make([]client.Object, 0, 2*len(svcs))
 	namespacesAdded := sets.New[string]()
 	for _, svc := range svcs {
 		// A remote object crossmap wrote is a mirror of a third cluster (or
@@ -83,10 +90,9 @@ func Import(s ImportSnapshot) (objs []client.Object, mirrored int, problems []Pr
 		if svc.Labels[crossmapv1.LabelManagedBy] == crossmapv1.ManagedBy {
 			continue
 		}
-		name := MirrorName(svc.Name, s.Link.Cluster)
-		if errs := validation.IsDNS1035Label(name); len(errs) > 0 {
-			problems = append(problems, Problem{Reason: ReasonNameTooLong, Object: linkRef,
-				Message: fmt.Sprintf("mirror of Service %s/%s from cluster %s would be named %q, which is not a valid Service name: %s", svc.Namespace, svc.Name, s.Link.Cluster, name, errs[0])})
+		r := translate(s, svc, slicesBySvc[svc.Namespace+"/"+svc.Name])
+		if r.nameProblem != nil {
+			problems = append(problems, *r.nameProblem)
 			continue
 		}
 		if !s.LocalNamespaces.Has(svc.Namespace) {
@@ -100,31 +106,145 @@ func Import(s ImportSnapshot) (objs []client.Object, mirrored int, problems []Pr
 				objs = append(objs, Stamp(mirrorNamespace(s.Link, svc.Namespace)))
 			}
 		}
-		ports, why := svc.Spec.Ports, "has no ports"
-		if s.Link.Mode != crossmapv1.ModeFlat {
-			ports, why = ingress.GatewayPorts(ports), "has no TCP port, and the gateway carries only TCP"
-		}
-		if len(ports) == 0 {
-			problems = append(problems, Problem{Reason: ReasonNoPorts, Object: linkRef,
-				Message: fmt.Sprintf("Service %s/%s from cluster %s %s; it is not mirrored", svc.Namespace, svc.Name, s.Link.Cluster, why)})
+		if r.problem != nil {
+			problems = append(problems, *r.problem)
 			continue
 		}
-		mirror := mirrorService(s.Link, svc, name, ports)
-		objs = append(objs, Stamp(mirror))
-		remote := slicesBySvc[svc.Namespace+"/"+svc.Name]
-		slices.SortFunc(remote, compareObjects)
-		if s.Link.Mode == crossmapv1.ModeFlat {
-			for _, es := range remote {
-				objs = append(objs, Stamp(flatSlice(s.Link, svc, name, es)))
-			}
-		} else {
-			for _, es := range gatewaySlices(s, svc, name, ports, remote) {
-				objs = append(objs, Stamp(es))
-			}
-		}
+		objs = append(objs, r.objs...)
 		mirrored++
 	}
 	return objs, mirrored, problems
+}
+
+// mirrorResult is the translation of one remote Service, apart from its
+// namespace (which depends on the other Services and on the local
+// cluster): the problem with its mirror's name, which stops everything
+// else; or the problem that stops the mirror; or the mirror Service and
+// its EndpointSlices, stamped.
+type mirrorResult struct {
+	nameProblem *Problem
+	problem     *Problem
+	objs        []client.Object
+}
+
+// translateService translates one remote Service and its EndpointSlices
+// (remote, which it may reorder).
+func translateService(s ImportSnapshot, svc *corev1.Service, remote []*discoveryv1.EndpointSlice) mirrorResult {
+	linkRef := ObjectRef{Kind: "Link", Namespace: s.Link.Namespace, Name: s.Link.Name}
+	name := MirrorName(svc.Name, s.Link.Cluster)
+	if errs := validation.IsDNS1035Label(name); len(errs) > 0 {
+		return mirrorResult{nameProblem: &Problem{Reason: ReasonNameTooLong, Object: linkRef,
+			Message: fmt.Sprintf("mirror of Service %s/%s from cluster %s would be named %q, which is not a valid Service name: %s", svc.Namespace, svc.Name, s.Link.Cluster, name, errs[0])}}
+	}
+	ports, why := svc.Spec.Ports, "has no ports"
+	if s.Link.Mode != crossmapv1.ModeFlat {
+		ports, why = ingress.GatewayPorts(ports), "has no TCP port, and the gateway carries only TCP"
+	}
+	if len(ports) == 0 {
+		return mirrorResult{problem: &Problem{Reason: ReasonNoPorts, Object: linkRef,
+			Message: fmt.Sprintf("Service %s/%s from cluster %s %s; it is not mirrored", svc.Namespace, svc.Name, s.Link.Cluster, why)}}
+	}
+	objs := []client.Object{Stamp(mirrorService(s.Link, svc, name, ports))}
+	slices.SortFunc(remote, compareObjects)
+	if s.Link.Mode == crossmapv1.ModeFlat {
+		for _, es := range remote {
+			objs = append(objs, Stamp(flatSlice(s.Link, svc, name, es)))
+		}
+	} else {
+		for _, es := range gatewaySlices(s, svc, name, ports, remote) {
+			objs = append(objs, Stamp(es))
+		}
+	}
+	return mirrorResult{objs: objs}
+}
+
+// ImportMemo is Import that remembers, per remote Service, what it
+// rendered, and renders again only the Services that changed: a remote
+// change costs the translation of one Service, not of all of them (issue
+// 6: at a thousand exported Services, translating and stamping all of
+// them was the largest part of propagating one change).
+//
+// A Service's translation depends on the Service, its EndpointSlices and
+// the Link-wide inputs (the Link, the gateway addresses and whether the
+// gateway is alive). The remote objects are named by their UID and
+// resourceVersion, which change whenever the object does; a change of a
+// Link-wide input forgets everything. An object without a resourceVersion
+// (a test fixture) is translated every time.
+//
+// Import through a memo returns exactly what Import returns. The objects
+// it returns are shared with later calls: callers must not change them.
+// Keep one per Link; it is not safe for concurrent use.
+type ImportMemo struct {
+	link    LinkRef
+	gateway []netip.Addr
+	alive   bool
+	gen     uint64
+	entries map[string]*memoMirror
+}
+
+type memoMirror struct {
+	service objectVersion
+	slices  []objectVersion
+	result  mirrorResult
+	// gen is the last Import call that saw this Service.
+	gen uint64
+}
+
+// objectVersion names one version of one object.
+type objectVersion struct{ uid, version string }
+
+func versionOf(o client.Object) objectVersion {
+	return objectVersion{uid: string(o.GetUID()), version: o.GetResourceVersion()}
+}
+
+// Import is Import, remembering.
+func (m *ImportMemo) Import(s ImportSnapshot) (objs []client.Object, mirrored int, problems []Problem) {
+	if m.entries == nil || m.link != s.Link || m.alive != s.GatewayAlive || !slices.Equal(m.gateway, s.GatewayAddresses) {
+		m.link, m.alive, m.gateway = s.Link, s.GatewayAlive, slices.Clone(s.GatewayAddresses)
+		m.entries = map[string]*memoMirror{}
+	}
+	m.gen++
+	objs, mirrored, problems = importWith(s, m.translate)
+	for k, e := range m.entries {
+		if e.gen != m.gen {
+			delete(m.entries, k)
+		}
+	}
+	return objs, mirrored, problems
+}
+
+func (m *ImportMemo) translate(s ImportSnapshot, svc *corev1.Service, remote []*discoveryv1.EndpointSlice) mirrorResult {
+	slices.SortFunc(remote, compareObjects)
+	key := svc.Namespace + "/" + svc.Name
+	if e, ok := m.entries[key]; ok && e.matches(svc, remote) {
+		e.gen = m.gen
+		return e.result
+	}
+	r := translateService(s, svc, remote)
+	e := &memoMirror{service: versionOf(svc), result: r, gen: m.gen}
+	for _, es := range remote {
+		e.slices = append(e.slices, versionOf(es))
+	}
+	if e.service.version == "" || slices.ContainsFunc(e.slices, func(v objectVersion) bool { return v.version == "" }) {
+		delete(m.entries, key)
+		return r
+	}
+	m.entries[key] = e
+	return r
+}
+
+// matches reports whether svc and its slices (sorted) are the versions the
+// entry was rendered from.
+func (e *memoMirror) matches(svc *corev1.Service, remote []*discoveryv1.EndpointSlice) bool {
+	if e.service.version == "" || versionOf(svc) != e.service || len(remote) != len(e.slices) {
+		return false
+	}
+	for i, es := range remote {
+		if versionOf(es) != e.slices[i] {
+			return false
+		}
+	}
+	return true
 }
 
 // MirrorSelector selects every object a Link owns.
