@@ -72,9 +72,9 @@ func Import(s ImportSnapshot) (objs []client.Object, mirrored int, problems []Pr
 func importWith(s ImportSnapshot, translate func(ImportSnapshot, *corev1.Service, []*discoveryv1.EndpointSlice) mirrorResult) (objs []client.Object, mirrored int, problems []Problem) {
 	svcs := slices.Clone(s.Services)
 	slices.SortFunc(svcs, compareObjects)
-	slicesBySvc := map[string][]*discoveryv1.EndpointSlice{}
+	slicesBySvc := make(map[serviceName][]*discoveryv1.EndpointSlice, len(svcs))
 	for _, es := range s.Slices {
-		key := es.Namespace + "/" + es.Labels[discoveryv1.LabelServiceName]
+		key := serviceName{es.Namespace, es.Labels[discoveryv1.LabelServiceName]}
 		slicesBySvc[key] = append(slicesBySvc[key], es)
 	}
 	linkRef := ObjectRef{Kind: "Link", Namespace: s.Link.Namespace, Name: s.Link.Name}
@@ -90,7 +90,7 @@ func importWith(s ImportSnapshot, translate func(ImportSnapshot, *corev1.Service
 		if svc.Labels[crossmapv1.LabelManagedBy] == crossmapv1.ManagedBy {
 			continue
 		}
-		r := translate(s, svc, slicesBySvc[svc.Namespace+"/"+svc.Name])
+		r := translate(s, svc, slicesBySvc[serviceName{svc.Namespace, svc.Name}])
 		if r.nameProblem != nil {
 			problems = append(problems, *r.nameProblem)
 			continue
@@ -115,6 +115,9 @@ func importWith(s ImportSnapshot, translate func(ImportSnapshot, *corev1.Service
 	}
 	return objs, mirrored, problems
 }
+
+// serviceName is a Service's namespace and name.
+type serviceName struct{ namespace, name string }
 
 // mirrorResult is the translation of one remote Service, apart from its
 // namespace (which depends on the other Services and on the local
@@ -179,7 +182,7 @@ type ImportMemo struct {
 	gateway []netip.Addr
 	alive   bool
 	gen     uint64
-	entries map[string]*memoMirror
+	entries map[serviceName]*memoMirror
 }
 
 type memoMirror struct {
@@ -201,7 +204,7 @@ func versionOf(o client.Object) objectVersion {
 func (m *ImportMemo) Import(s ImportSnapshot) (objs []client.Object, mirrored int, problems []Problem) {
 	if m.entries == nil || m.link != s.Link || m.alive != s.GatewayAlive || !slices.Equal(m.gateway, s.GatewayAddresses) {
 		m.link, m.alive, m.gateway = s.Link, s.GatewayAlive, slices.Clone(s.GatewayAddresses)
-		m.entries = map[string]*memoMirror{}
+		m.entries = map[serviceName]*memoMirror{}
 	}
 	m.gen++
 	objs, mirrored, problems = importWith(s, m.translate)
@@ -215,7 +218,7 @@ func (m *ImportMemo) Import(s ImportSnapshot) (objs []client.Object, mirrored in
 
 func (m *ImportMemo) translate(s ImportSnapshot, svc *corev1.Service, remote []*discoveryv1.EndpointSlice) mirrorResult {
 	slices.SortFunc(remote, compareObjects)
-	key := svc.Namespace + "/" + svc.Name
+	key := serviceName{svc.Namespace, svc.Name}
 	if e, ok := m.entries[key]; ok && e.matches(svc, remote) {
 		e.gen = m.gen
 		return e.result
