@@ -8,9 +8,11 @@ import (
 	"maps"
 	"reflect"
 	"slices"
+	"strings"
 
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -33,8 +35,23 @@ func (k Key) String() string {
 // KeyOf is obj's Key. obj must carry its apiVersion and kind: rendered
 // objects always do, and the controller sets them on what it reads.
 func KeyOf(obj client.Object) Key {
+	if tm, ok := obj.GetObjectKind().(*metav1.TypeMeta); ok {
+		// Typed objects: the group is read off the apiVersion directly,
+		// which is much cheaper than parsing it (Diff keys every object).
+		return Key{Group: groupOf(tm.APIVersion), Kind: tm.Kind, Namespace: obj.GetNamespace(), Name: obj.GetName()}
+	}
 	gvk := obj.GetObjectKind().GroupVersionKind()
 	return Key{Group: gvk.Group, Kind: gvk.Kind, Namespace: obj.GetNamespace(), Name: obj.GetName()}
+}
+
+// groupOf is the group of apiVersion as schema.ParseGroupVersion reads it:
+// none for "v1", and none for a malformed apiVersion with several slashes.
+func groupOf(apiVersion string) string {
+	group, version, ok := strings.Cut(apiVersion, "/")
+	if !ok || strings.Contains(version, "/") {
+		return ""
+	}
+	return group
 }
 
 // Plan is what it takes to turn the current state into the desired one.
@@ -78,18 +95,40 @@ func Diff(desired, current []client.Object, owned func(client.Object) bool) Plan
 // desired state supplied by the caller, who may remember answers (see
 // DiffMemo): it must answer exactly as Differs does.
 func DiffWith(desired, current []client.Object, owned func(client.Object) bool, differs func(desired, current client.Object) bool) Plan {
+	// Every key is computed and hashed once, and current objects are
+	// marked wanted by index rather than in a second map: with thousands
+	// of mirrors, hashing keys was most of the cost of a steady-state
+	// diff (issue 6).
 	var p Plan
-	have := make(map[Key]client.Object, len(current))
-	for _, obj := range current {
-		have[KeyOf(obj)] = obj
+	have := make(map[Key]int, len(current))
+	currentKeys := make([]Key, len(current))
+	duplicates := false
+	for i, obj := range current {
+		k := KeyOf(obj)
+		currentKeys[i] = k
+		if _, ok := have[k]; ok {
+			duplicates = true
+		}
+		have[k] = i
 	}
-	want := make(map[Key]bool, len(desired))
-	conflicted := map[Key]bool{}
-	for _, d := range desired {
+	// at[i] is the index in current of what stands at desired[i]'s key,
+	// or -1; wanted[j] says whether current[j]'s key is desired.
+	at := make([]int, len(desired))
+	wanted := make([]bool, len(current))
+	var conflicted map[Key]bool
+	for i, d := range desired {
 		k := KeyOf(d)
-		want[k] = true
-		c, ok := have[k]
-		if ok && !owned(c) {
+		j, ok := have[k]
+		if !ok {
+			at[i] = -1
+			continue
+		}
+		at[i] = j
+		wanted[j] = true
+		if !owned(current[j]) {
+			if conflicted == nil {
+				conflicted = map[Key]bool{}
+			}
 			conflicted[k] = true
 			p.Conflicts = append(p.Conflicts, Problem{
 				Reason: ReasonConflict,
@@ -99,27 +138,34 @@ func DiffWith(desired, current []client.Object, owned func(client.Object) bool, 
 			})
 		}
 	}
-	for _, d := range desired {
-		k := KeyOf(d)
-		if conflicted[k] {
-			continue
+	for i, d := range desired {
+		j := at[i]
+		if conflicted != nil {
+			if j >= 0 && conflicted[currentKeys[j]] {
+				continue
+			}
+			if serviceConflicted(d, conflicted) {
+				// Not wanted after all: a slice crossmap wrote earlier for this
+				// Service must go, or it would feed somebody else's Service.
+				if j >= 0 {
+					wanted[j] = false
+				}
+				continue
+			}
 		}
-		if serviceConflicted(d, conflicted) {
-			// Not wanted after all: a slice crossmap wrote earlier for this
-			// Service must go, or it would feed somebody else's Service.
-			want[k] = false
-			continue
-		}
-		c, ok := have[k]
 		switch {
-		case !ok:
+		case j < 0:
 			p.Create = append(p.Create, d)
-		case differs(d, c):
+		case differs(d, current[j]):
 			p.Update = append(p.Update, d)
 		}
 	}
-	for _, c := range current {
-		if !want[KeyOf(c)] && owned(c) {
+	for i, c := range current {
+		j := i
+		if duplicates {
+			j = have[currentKeys[i]]
+		}
+		if !wanted[j] && owned(c) {
 			p.Delete = append(p.Delete, c)
 		}
 	}
