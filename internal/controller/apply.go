@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"reflect"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -98,27 +97,15 @@ func applyConfiguration(obj client.Object) (*unstructured.Unstructured, error) {
 	return u, nil
 }
 
-// withKind returns a shallow copy of a cached object with its apiVersion
-// and kind set, which the mapper needs to key it. Cache objects are shared
-// and never changed in place: the copy has its own TypeMeta, and shares
-// everything else with the cache, read-only, as everything the diff and
-// apply stages do with current objects is read them. (A deep copy per
-// object per reconcile was the largest cost of a reconcile with a thousand
-// mirrors.)
-func withKind(obj client.Object, scheme *runtime.Scheme) (client.Object, error) {
+// setKind sets the apiVersion and kind of obj, which the mapper needs to
+// key it (the cache hands objects out without them). obj must be the
+// caller's own: a copy made by the cache or by listOwned, never the cache's
+// object itself. Only its TypeMeta is written.
+func setKind(obj client.Object, scheme *runtime.Scheme) error {
 	gvk, err := apiutil.GVKForObject(obj, scheme)
 	if err != nil {
-		return nil, err
+		return err
 	}
-	v := reflect.ValueOf(obj)
-	if v.Kind() != reflect.Pointer || v.Elem().Kind() != reflect.Struct {
-		c := obj.DeepCopyObject().(client.Object)
-		c.GetObjectKind().SetGroupVersionKind(gvk)
-		return c, nil
-	}
-	cp := reflect.New(v.Elem().Type())
-	cp.Elem().Set(v.Elem())
-	c := cp.Interface().(client.Object)
-	c.GetObjectKind().SetGroupVersionKind(gvk)
-	return c, nil
+	obj.GetObjectKind().SetGroupVersionKind(gvk)
+	return nil
 }

@@ -6,6 +6,7 @@ import (
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -14,10 +15,26 @@ import (
 
 // listOwned lists, from the cache, the objects of each list's kind that
 // carry the owner labels, with their kinds set for the mapper.
+//
+// Typed lists are read without deep copies (client.UnsafeDisableDeepCopy):
+// copying every owned object out of the cache on every reconcile was the
+// largest cost of a reconcile with a thousand mirrors (issue 6). What comes
+// back is a shallow copy of each cache object, made when the list is
+// filled: its TypeMeta is ours to set, but its maps, slices and pointers
+// (labels, annotations, ports, endpoints...) are the cache's. That is
+// valid only because nothing downstream changes an owned object: Diff and
+// DiffMemo read them, Apply deletes them by UID (and never writes them
+// back), the status reads them. Whoever changes one must DeepCopy it
+// first. Unstructured objects are one map shared all the way down, so
+// their lists are deep copied as before.
 func listOwned(ctx context.Context, c client.Client, owner map[string]string, lists ...client.ObjectList) ([]client.Object, error) {
 	var out []client.Object
 	for _, list := range lists {
-		if err := c.List(ctx, list, client.MatchingLabels(owner)); err != nil {
+		opts := []client.ListOption{client.MatchingLabels(owner)}
+		if _, isUnstructured := list.(*unstructured.UnstructuredList); !isUnstructured {
+			opts = append(opts, client.UnsafeDisableDeepCopy)
+		}
+		if err := c.List(ctx, list, opts...); err != nil {
 			return nil, fmt.Errorf("list owned objects: %w", err)
 		}
 		items, err := meta.ExtractList(list)
@@ -25,8 +42,8 @@ func listOwned(ctx context.Context, c client.Client, owner map[string]string, li
 			return nil, err
 		}
 		for _, it := range items {
-			o, err := withKind(it.(client.Object), c.Scheme())
-			if err != nil {
+			o := it.(client.Object)
+			if err := setKind(o, c.Scheme()); err != nil {
 				return nil, err
 			}
 			out = append(out, o)
@@ -61,11 +78,11 @@ func currentObjects(ctx context.Context, c client.Client, desired, owned []clien
 		if err != nil {
 			return nil, fmt.Errorf("get %s: %w", k, err)
 		}
-		o, err := withKind(obj, c.Scheme())
-		if err != nil {
+		// A Get deep-copies: obj is ours.
+		if err := setKind(obj, c.Scheme()); err != nil {
 			return nil, err
 		}
-		out = append(out, o)
+		out = append(out, obj)
 	}
 	return out, nil
 }
@@ -80,4 +97,17 @@ func newObject(c client.Client, gvk schema.GroupVersionKind) (client.Object, err
 		return nil, fmt.Errorf("%s is not an object", gvk)
 	}
 	return obj, nil
+}
+
+// hasLabels reports whether obj carries every label in want, with the same
+// value: labels.SelectorFromSet(want).Matches, without building a selector
+// and its requirements, for checks run on every owned object.
+func hasLabels(obj client.Object, want map[string]string) bool {
+	have := obj.GetLabels()
+	for k, v := range want {
+		if got, ok := have[k]; !ok || got != v {
+			return false
+		}
+	}
+	return true
 }

@@ -21,7 +21,14 @@ type RoutingObjects struct {
 }
 
 // ListRoutingObjects lists them from c. The objects belong to the cache:
-// read them, never change them.
+// read them, never change them. They are not deep-copied
+// (client.UnsafeDisableDeepCopy): every change of any EndpointSlice
+// rebuilds the routes, and copying every Service and EndpointSlice of the
+// cluster each time was most of what a route reconcile cost with a
+// thousand mirrors (issue 6). Each item is a shallow copy of the cache's
+// object, sharing its maps, slices and pointers; that is valid only
+// because both readers, mapper.Routes (whose tests check it leaves its
+// snapshot unchanged) and the dev edge's table, only read them.
 func ListRoutingObjects(ctx context.Context, c client.Reader) (RoutingObjects, error) {
 	var (
 		mappings ambv3.MappingList
@@ -31,7 +38,7 @@ func ListRoutingObjects(ctx context.Context, c client.Reader) (RoutingObjects, e
 		out      RoutingObjects
 	)
 	for _, l := range []client.ObjectList{&mappings, &hosts, &svcs, &slices} {
-		if err := c.List(ctx, l); err != nil {
+		if err := c.List(ctx, l, client.UnsafeDisableDeepCopy); err != nil {
 			return out, fmt.Errorf("list routing objects: %w", err)
 		}
 	}
