@@ -118,6 +118,8 @@ type linkRuntime struct {
 	lastSync time.Time
 	// memo remembers Diff's comparisons for this Link's objects.
 	memo mapper.DiffMemo
+	// imports remembers the translation of each remote Service.
+	imports mapper.ImportMemo
 	// lags holds, per mirror Service (namespace/name), the propagation
 	// lag and time of its last change, for the status API.
 	lags map[string]syncRecord
@@ -355,7 +357,8 @@ func (r *LinkReconciler) Reconcile(ctx context.Context, req reconcile.Request) (
 	}
 
 	var nsList corev1.NamespaceList
-	if err := r.Client.List(ctx, &nsList); err != nil {
+	// Read-only, so not deep-copied out of the cache: only names are read.
+	if err := r.Client.List(ctx, &nsList, client.UnsafeDisableDeepCopy); err != nil {
 		return reconcile.Result{}, fmt.Errorf("list namespaces: %w", err)
 	}
 	local := sets.New[string]()
@@ -365,7 +368,7 @@ func (r *LinkReconciler) Reconcile(ctx context.Context, req reconcile.Request) (
 	// Every remote change that arrived before this point is in the caches
 	// read below: its lag ends when the plan built from them is written.
 	pendingSince := rt.watcher.TakePending()
-	desired, mirrored, problems := mapper.Import(mapper.ImportSnapshot{
+	desired, mirrored, problems := rt.imports.Import(mapper.ImportSnapshot{
 		Link:             ref,
 		GatewayAddresses: addrs,
 		GatewayAlive:     alive,
@@ -391,7 +394,7 @@ func (r *LinkReconciler) Reconcile(ctx context.Context, req reconcile.Request) (
 		_, isNS := o.(*corev1.Namespace)
 		// Namespaces are created when missing but never deleted: by then
 		// they may hold anybody's objects.
-		return !isNS && labels.SelectorFromSet(owner).Matches(labels.Set(o.GetLabels()))
+		return !isNS && hasLabels(o, owner)
 	}, rt.memo.Differs)
 	problems = append(problems, plan.Conflicts...)
 	r.Reporter.Report(ctx, "link/"+req.String(), problems, func(mapper.Problem) client.Object { return &link })
