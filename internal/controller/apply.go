@@ -5,7 +5,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"sync"
 
+	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -25,57 +27,118 @@ type Applier struct {
 	Metrics *Metrics
 }
 
+// applyWorkers is how many writes of one plan Apply has in flight at once.
+// One at a time, a Link's first thousand mirrors were two thousand round
+// trips end to end (issue 6); the API server's priority and fairness, not
+// a single file of requests, should pace a burst.
+const applyWorkers = 8
+
 // Apply writes the plan: creates and updates through server-side apply under
 // the one field manager "crossmap", so that a field crossmap stops setting is
 // removed and fields other writers own are kept; deletes with the UID crossmap
 // saw as a precondition, so an object replaced in the meantime is never
-// removed. It goes on past a failed write and returns all errors.
+// removed. It goes on past a failed write and returns all errors, in plan
+// order.
+//
+// Namespaces are written first, then the other creates and updates,
+// applyWorkers at a time, then the deletes, applyWorkers at a time: no two
+// objects of one plan depend on each other but for the namespace they are
+// in.
 func (a *Applier) Apply(ctx context.Context, p mapper.Plan) error {
 	logger := log.FromContext(ctx)
-	var errs []error
+	type write struct {
+		op  string
+		obj client.Object
+	}
+	var namespaces, applies, deletes []write
 	for _, group := range []struct {
 		op   string
 		objs []client.Object
 	}{{"create", p.Create}, {"update", p.Update}} {
 		for _, obj := range group.objs {
-			k := mapper.KeyOf(obj)
-			a.Metrics.PlanChanges.WithLabelValues(group.op).Inc()
-			if a.DryRun {
-				logger.Info("Would apply object (dry run)", "operation", group.op, "object", k.String())
-				continue
+			if _, isNS := obj.(*corev1.Namespace); isNS {
+				namespaces = append(namespaces, write{group.op, obj})
+			} else {
+				applies = append(applies, write{group.op, obj})
 			}
-			u, err := applyConfiguration(obj)
-			if err == nil {
-				err = a.Client.Apply(ctx, client.ApplyConfigurationFromUnstructured(u),
-					client.FieldOwner(crossmapv1.ManagedBy), client.ForceOwnership)
-			}
-			if err != nil {
-				errs = append(errs, fmt.Errorf("%s %s: %w", group.op, k, err))
-				continue
-			}
-			a.Metrics.Writes.WithLabelValues(group.op).Inc()
-			logger.V(1).Info("Applied object", "operation", group.op, "object", k.String())
 		}
 	}
 	for _, obj := range p.Delete {
-		k := mapper.KeyOf(obj)
-		a.Metrics.PlanChanges.WithLabelValues("delete").Inc()
+		deletes = append(deletes, write{"delete", obj})
+	}
+	do := func(w write) error {
+		k := mapper.KeyOf(w.obj)
+		a.Metrics.PlanChanges.WithLabelValues(w.op).Inc()
 		if a.DryRun {
-			logger.Info("Would delete object (dry run)", "object", k.String())
-			continue
+			if w.op == "delete" {
+				logger.Info("Would delete object (dry run)", "object", k.String())
+			} else {
+				logger.Info("Would apply object (dry run)", "operation", w.op, "object", k.String())
+			}
+			return nil
 		}
-		uid := obj.GetUID()
-		err := a.Client.Delete(ctx, obj, client.Preconditions{UID: &uid})
-		if err != nil && !apierrors.IsNotFound(err) {
-			errs = append(errs, fmt.Errorf("delete %s: %w", k, err))
-			continue
+		if w.op == "delete" {
+			uid := w.obj.GetUID()
+			err := a.Client.Delete(ctx, w.obj, client.Preconditions{UID: &uid})
+			if err != nil && !apierrors.IsNotFound(err) {
+				return fmt.Errorf("delete %s: %w", k, err)
+			}
+			if err == nil {
+				a.Metrics.Writes.WithLabelValues("delete").Inc()
+			}
+			logger.V(1).Info("Deleted object", "object", k.String())
+			return nil
 		}
+		u, err := applyConfiguration(w.obj)
 		if err == nil {
-			a.Metrics.Writes.WithLabelValues("delete").Inc()
+			err = a.Client.Apply(ctx, client.ApplyConfigurationFromUnstructured(u),
+				client.FieldOwner(crossmapv1.ManagedBy), client.ForceOwnership)
 		}
-		logger.V(1).Info("Deleted object", "object", k.String())
+		if err != nil {
+			return fmt.Errorf("%s %s: %w", w.op, k, err)
+		}
+		a.Metrics.Writes.WithLabelValues(w.op).Inc()
+		logger.V(1).Info("Applied object", "operation", w.op, "object", k.String())
+		return nil
+	}
+	var errs []error
+	for _, phase := range []struct {
+		writes  []write
+		workers int
+	}{{namespaces, 1}, {applies, applyWorkers}, {deletes, applyWorkers}} {
+		errs = append(errs, inParallel(len(phase.writes), phase.workers, func(i int) error { return do(phase.writes[i]) })...)
 	}
 	return errors.Join(errs...)
+}
+
+// inParallel calls f(0) to f(n-1), at most workers at a time, and returns
+// their errors in that order.
+func inParallel(n, workers int, f func(int) error) []error {
+	errs := make([]error, n)
+	if workers > n {
+		workers = n
+	}
+	if workers <= 1 {
+		for i := range n {
+			errs[i] = f(i)
+		}
+		return errs
+	}
+	next := make(chan int)
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Go(func() {
+			for i := range next {
+				errs[i] = f(i)
+			}
+		})
+	}
+	for i := range n {
+		next <- i
+	}
+	close(next)
+	wg.Wait()
+	return errs
 }
 
 // applyConfiguration turns a rendered object into the body of an apply

@@ -3,6 +3,7 @@ package controller_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"maps"
 	"slices"
 	"strings"
@@ -17,6 +18,7 @@ import (
 	discoveryv1 "k8s.io/api/discovery/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/client/fake"
@@ -232,10 +234,23 @@ func TestApplierGoesOnPastFailedWrites(t *testing.T) {
 		}
 	}
 
-	// Every write was tried, in plan order.
-	want := []string{"apply test/a", "apply test/b", "apply test/c", "apply test/c-gw4", "delete test/d", "delete test/e"}
-	if got := rec.Writes(); !slices.Equal(got, want) {
-		t.Errorf("writes %q; want %q", got, want)
+	// The errors come in plan order, whatever order the writes ran in.
+	if b, d := strings.Index(err.Error(), "test/b"), strings.Index(err.Error(), "test/d"); b > d {
+		t.Errorf("Apply = %q; want the errors in plan order", err)
+	}
+
+	// Every write was tried, once; the creates and updates, which run
+	// several at a time, all before the deletes.
+	got := rec.Writes()
+	if len(got) != 6 {
+		t.Fatalf("writes %q; want 6", got)
+	}
+	applies, deletes := slices.Sorted(slices.Values(got[:4])), slices.Sorted(slices.Values(got[4:]))
+	if want := []string{"apply test/a", "apply test/b", "apply test/c", "apply test/c-gw4"}; !slices.Equal(applies, want) {
+		t.Errorf("first writes %q; want %q, in any order", applies, want)
+	}
+	if want := []string{"delete test/d", "delete test/e"}; !slices.Equal(deletes, want) {
+		t.Errorf("last writes %q; want %q, in any order", deletes, want)
 	}
 	for _, obj := range []client.Object{plan.Create[0], plan.Create[2], plan.Update[0], doomed} {
 		if !exists(t, c, obj) {
@@ -252,5 +267,25 @@ func TestApplierGoesOnPastFailedWrites(t *testing.T) {
 	}
 	if got := testutil.ToFloat64(a.Metrics.Writes.WithLabelValues("create")); got != 2 {
 		t.Errorf("create writes counted %v; want 2, the successful ones", got)
+	}
+}
+
+// TestApplierWritesNamespacesFirst: the objects of a plan are written
+// several at a time, but a Namespace the plan creates exists before any
+// object in it is written.
+func TestApplierWritesNamespacesFirst(t *testing.T) {
+	a, rec, _ := newApplier(t, false, nil)
+	ns := &corev1.Namespace{TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: "Namespace"}, ObjectMeta: metav1.ObjectMeta{Name: "test"}}
+	var objs []client.Object
+	for i := range 20 {
+		objs = append(objs, mirrorService(fmt.Sprintf("svc-%02d", i)))
+	}
+	objs = append(objs, ns)
+	if err := a.Apply(testContext(t), mapper.Plan{Create: objs}); err != nil {
+		t.Fatal(err)
+	}
+	got := rec.Writes()
+	if len(got) != len(objs) || got[0] != "apply /test" {
+		t.Errorf("writes %q; want the Namespace first, then the %d Services", got, len(objs)-1)
 	}
 }
