@@ -72,13 +72,22 @@ type benchHarness struct {
 	// EndpointSlices as last written to east.
 	services []string
 	slices   map[string]*discoveryv1.EndpointSlice
+	// inProcess is false when the benchmark runs west's controller itself
+	// (see controllerProcess); teardown then prunes the mirrors directly.
+	inProcess bool
 }
 
-func newBenchHarness(b *testing.B) *benchHarness {
+// newBenchHarness makes the namespaces and starts east's controller
+// (export role) and west's (import and route roles) in this process.
+func newBenchHarness(b *testing.B) *benchHarness { return newBenchHarnessWith(b, true) }
+
+// newBenchHarnessWith is newBenchHarness; with inProcess false it starts no
+// controller at all.
+func newBenchHarnessWith(b *testing.B, inProcess bool) *benchHarness {
 	b.Helper()
 	buf := make([]byte, 3)
 	_, _ = rand.Read(buf)
-	h := &benchHarness{b: b, id: hex.EncodeToString(buf), slices: map[string]*discoveryv1.EndpointSlice{}}
+	h := &benchHarness{b: b, id: hex.EncodeToString(buf), slices: map[string]*discoveryv1.EndpointSlice{}, inProcess: inProcess}
 	h.ns, h.ctrlNS = "bench-"+h.id, "cm-"+h.id
 	h.exportLabels = map[string]string{crossmapv1.ExportLabel: "true", "crossmap.io/test": h.id}
 	scheme := controller.NewScheme()
@@ -99,6 +108,10 @@ func newBenchHarness(b *testing.B) *benchHarness {
 		// Mutual TLS is on by default: without the shared trust anchor the
 		// Link has no client certificate and its mirrors are not ready.
 		h.create(c, testAnchor().secret(h.ctrlNS))
+	}
+	if !inProcess {
+		b.Cleanup(h.teardown)
+		return h
 	}
 	sel := fmt.Sprintf("%s=true,crossmap.io/test=%s", crossmapv1.ExportLabel, h.id)
 	h.start(bed.Plane("east"), func(c *controller.Config) {
@@ -211,9 +224,12 @@ func (h *benchHarness) mirrorSelector() string {
 
 // waitMirrors waits, by watching west, until the Link to east owns exactly
 // n mirror Services and n mirror EndpointSlices (one per remote slice).
-func (h *benchHarness) waitMirrors(n int) {
+func (h *benchHarness) waitMirrors(n int) { h.waitMirrorsWithin(n, benchTimeout) }
+
+// waitMirrorsWithin is waitMirrors, waiting up to timeout.
+func (h *benchHarness) waitMirrorsWithin(n int, timeout time.Duration) {
 	h.b.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), benchTimeout)
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	sel := h.mirrorSelector()
 	serviceLW := &cache.ListWatch{
@@ -356,8 +372,12 @@ func (h *benchHarness) deleteLink() {
 // holds one of west's few cluster IPs. The namespaces stay, as in the
 // tests: envtest runs no namespace controller to empty them.
 func (h *benchHarness) teardown() {
-	h.deleteLink()
 	ctx := context.Background()
+	if h.inProcess {
+		h.deleteLink()
+	} else {
+		h.pruneMirrors()
+	}
 	for _, name := range h.services {
 		for _, obj := range []client.Object{
 			&corev1.Service{ObjectMeta: metav1.ObjectMeta{Namespace: h.ns, Name: name}},
@@ -394,6 +414,64 @@ func reportLatency(b *testing.B, lat []time.Duration) {
 	b.ReportMetric(float64(rank(99))/float64(time.Millisecond), "p99-ms")
 }
 
+// flip is the i-th remote change of a benchmark: one endpoint of one
+// exported Service changes readiness, so that the changes spread over all
+// Services and endpoints.
+type flip struct {
+	svc   string
+	ep    int
+	addr  string
+	ready bool
+}
+
+func (h *benchHarness) flip(i int) flip {
+	n := len(h.services)
+	svc, ep := h.services[i%n], (i/n)%benchEndpoints
+	return flip{svc: svc, ep: ep, addr: h.slices[svc].Endpoints[ep].Addresses[0],
+		ready: !ptr.Deref(h.slices[svc].Endpoints[ep].Conditions.Ready, true)}
+}
+
+// propagate runs b's loop of remote changes (see flip) and returns how long
+// each took from its write to east until west's mirror EndpointSlice
+// showed it, as a watcher of west sees it; the watch is set up untimed.
+// mirrors maps each Service to its mirror EndpointSlice (mirrorSlices).
+func (h *benchHarness) propagate(b *testing.B, mirrors map[string]string) []time.Duration {
+	var (
+		lat []time.Duration
+		w   watch.Interface
+	)
+	i := 0
+	for b.Loop() {
+		b.StopTimer()
+		if w != nil {
+			w.Stop()
+		}
+		f := h.flip(i)
+		w = h.watchMirror(mirrors[f.svc])
+		b.StartTimer()
+
+		start := time.Now()
+		h.setReady(f.svc, f.ep, f.ready)
+		h.waitEndpoint(w, f.addr, f.ready)
+		lat = append(lat, time.Since(start))
+		i++
+	}
+	if w != nil {
+		w.Stop()
+	}
+	return lat
+}
+
+// change makes the i-th remote change and waits until the mirror shows it,
+// outside any benchmark loop.
+func (h *benchHarness) change(i int, mirrors map[string]string) {
+	f := h.flip(i)
+	w := h.watchMirror(mirrors[f.svc])
+	defer w.Stop()
+	h.setReady(f.svc, f.ep, f.ready)
+	h.waitEndpoint(w, f.addr, f.ready)
+}
+
 // BenchmarkPropagation is the lag of a remote change: one endpoint of one
 // exported Service changes readiness in east, and the time is until west's
 // mirror EndpointSlice shows it, as a watcher of west sees it. Each
@@ -409,31 +487,11 @@ func BenchmarkPropagation(b *testing.B) {
 			h.waitMirrors(n)
 			mirrors := h.mirrorSlices()
 
-			var (
-				lat []time.Duration
-				w   watch.Interface
-			)
-			i := 0
-			for b.Loop() {
-				b.StopTimer()
-				if w != nil {
-					w.Stop()
-				}
-				svc, ep := h.services[i%n], (i/n)%benchEndpoints
-				addr := h.slices[svc].Endpoints[ep].Addresses[0]
-				ready := !ptr.Deref(h.slices[svc].Endpoints[ep].Conditions.Ready, true)
-				w = h.watchMirror(mirrors[svc])
-				b.StartTimer()
-
-				start := time.Now()
-				h.setReady(svc, ep, ready)
-				h.waitEndpoint(w, addr, ready)
-				lat = append(lat, time.Since(start))
-				i++
-			}
-			if w != nil {
-				w.Stop()
-			}
+			work := reconcileWork(b)
+			stopProfile := profileTimed(b)
+			lat := h.propagate(b, mirrors)
+			stopProfile()
+			reportReconcileWork(b, work)
 			reportLatency(b, lat)
 		})
 	}
