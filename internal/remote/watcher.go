@@ -95,6 +95,14 @@ func Start(ctx context.Context, cfg *rest.Config, opts Options) (*Watcher, error
 	w.services = svcFactory.Core().V1().Services().Informer()
 	w.slices = sliceFactory.Discovery().V1().EndpointSlices().Informer()
 	for _, inf := range []cache.SharedIndexInformer{w.services, w.slices} {
+		// Nothing reads the remote objects' managed fields, which can be
+		// as large as the rest of an EndpointSlice: they are dropped
+		// before the objects are cached, to keep a thousand exported
+		// Services' worth of them out of memory (issue 6).
+		if err := inf.SetTransform(stripManagedFields); err != nil {
+			cancel()
+			return nil, fmt.Errorf("watch remote cluster: %w", err)
+		}
 		if _, err := inf.AddEventHandler(cache.ResourceEventHandlerFuncs{
 			AddFunc:    func(any) { w.remoteChanged() },
 			UpdateFunc: func(any, any) { w.remoteChanged() },
@@ -115,6 +123,15 @@ func Start(ctx context.Context, cfg *rest.Config, opts Options) (*Watcher, error
 	go w.forward(ctx)
 	go w.checkHealth(ctx)
 	return w, nil
+}
+
+// stripManagedFields drops obj's managed fields. It runs on objects just
+// decoded from the remote API server, before anything else sees them.
+func stripManagedFields(obj any) (any, error) {
+	if o, ok := obj.(metav1.Object); ok {
+		o.SetManagedFields(nil)
+	}
+	return obj, nil
 }
 
 // Stop ends every watch of the remote cluster. The caches are dropped.
