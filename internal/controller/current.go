@@ -54,7 +54,8 @@ func listOwned(ctx context.Context, c client.Client, owner map[string]string, li
 
 // currentObjects is what Diff compares desired against: the owned objects,
 // plus whatever stands, in the cache, at a desired object's key (which may
-// be somebody else's object: a conflict).
+// be somebody else's object: a conflict). The owned objects come first, as
+// given, so that out[len(owned):] are the others.
 func currentObjects(ctx context.Context, c client.Client, desired, owned []client.Object) ([]client.Object, error) {
 	seen := make(map[mapper.Key]bool, len(owned))
 	out := append([]client.Object(nil), owned...)

@@ -390,11 +390,14 @@ func (r *LinkReconciler) Reconcile(ctx context.Context, req reconcile.Request) (
 	if err != nil {
 		return reconcile.Result{}, err
 	}
+	// current starts with owned, which the list selected by the owner
+	// labels already; only what stands at a desired key is checked again.
+	others := sets.New(current[len(owned):]...)
 	plan := mapper.DiffWith(desired, current, func(o client.Object) bool {
 		_, isNS := o.(*corev1.Namespace)
 		// Namespaces are created when missing but never deleted: by then
 		// they may hold anybody's objects.
-		return !isNS && hasLabels(o, owner)
+		return !isNS && (!others.Has(o) || hasLabels(o, owner))
 	}, rt.memo.Differs)
 	problems = append(problems, plan.Conflicts...)
 	r.Reporter.Report(ctx, "link/"+req.String(), problems, func(mapper.Problem) client.Object { return &link })
