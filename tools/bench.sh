@@ -52,10 +52,10 @@ bench() {
 
 start=$SECONDS
 bench "./mapper ./ingress/edge (5 runs)" -bench . -benchmem -count 5 ./mapper ./ingress/edge
-bench "./e2e BenchmarkPropagation (3 runs of 100 changes)" -bench Propagation -count 3 -benchtime 100x ./e2e
-bench "./e2e BenchmarkInitialConvergence (3 runs of 5 Links)" -bench InitialConvergence -count 3 -benchtime 5x ./e2e
+bench "./e2e BenchmarkPropagation (3 runs of 100 changes)" -bench Propagation -count 3 -benchtime 100x -timeout 30m ./e2e
+bench "./e2e BenchmarkInitialConvergence (3 runs of 5 Links)" -bench InitialConvergence -count 3 -benchtime 5x -timeout 30m ./e2e
 bench "./e2e BenchmarkController (3 runs: a start, then 100 changes)" -bench 'Controller$' -count 3 -benchtime 100x -timeout 60m ./e2e
-bench "./e2e BenchmarkFailover (3 runs of 20 gateway deaths)" -bench Failover -count 3 -benchtime 20x ./e2e
+bench "./e2e BenchmarkFailover (3 runs of 20 gateway deaths)" -bench Failover -count 3 -benchtime 20x -timeout 30m ./e2e
 bench "./e2e BenchmarkControllerIdle (1 run: idle $idle, then a restart)" -bench ControllerIdle -count 1 -benchtime 1x -timeout 60m ./e2e
 elapsed=$((SECONDS - start))
 
