@@ -148,18 +148,23 @@ func BenchmarkFailover(b *testing.B) {
 	reportLatency(b, lat)
 }
 
-// watchMapping watches west's Mapping name from its current version on.
+// watchMapping watches west's Mapping name from now on (from a list's
+// version, as watchMirror does).
 func (h *benchHarness) watchMapping(wc client.WithWatch, name string) watch.Interface {
 	h.b.Helper()
 	ctx := context.Background()
-	var m ambv3.Mapping
-	if err := wc.Get(ctx, client.ObjectKey{Namespace: h.ns, Name: name}, &m); err != nil {
+	byName := fields.OneTermEqualSelector("metadata.name", name)
+	var list ambv3.MappingList
+	if err := wc.List(ctx, &list, &client.ListOptions{Namespace: h.ns, FieldSelector: byName}); err != nil {
 		h.b.Fatal(err)
+	}
+	if len(list.Items) != 1 {
+		h.b.Fatalf("Mapping %s: %d found", name, len(list.Items))
 	}
 	w, err := wc.Watch(ctx, &ambv3.MappingList{}, &client.ListOptions{
 		Namespace:     h.ns,
-		FieldSelector: fields.OneTermEqualSelector("metadata.name", name),
-		Raw:           &metav1.ListOptions{ResourceVersion: m.ResourceVersion},
+		FieldSelector: byName,
+		Raw:           &metav1.ListOptions{ResourceVersion: list.ResourceVersion},
 	})
 	if err != nil {
 		h.b.Fatal(err)

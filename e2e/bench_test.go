@@ -302,16 +302,24 @@ func (h *benchHarness) mirrorSlices() map[string]string {
 
 // watchMirror watches west's EndpointSlice name from its current version
 // on, so that the wait that follows misses no change.
+//
+// The watch starts at the version of a list, not of the object: an object
+// last written minutes ago (a slow start) has a version the API server's
+// watch cache may no longer reach back to ("too old resource version").
 func (h *benchHarness) watchMirror(name string) watch.Interface {
 	h.b.Helper()
 	ctx := context.Background()
-	es, err := h.westCS.DiscoveryV1().EndpointSlices(h.ns).Get(ctx, name, metav1.GetOptions{})
+	byName := fields.OneTermEqualSelector("metadata.name", name).String()
+	list, err := h.westCS.DiscoveryV1().EndpointSlices(h.ns).List(ctx, metav1.ListOptions{FieldSelector: byName})
 	if err != nil {
 		h.b.Fatal(err)
 	}
+	if len(list.Items) != 1 {
+		h.b.Fatalf("mirror EndpointSlice %s: %d found", name, len(list.Items))
+	}
 	w, err := h.westCS.DiscoveryV1().EndpointSlices(h.ns).Watch(ctx, metav1.ListOptions{
-		FieldSelector:   fields.OneTermEqualSelector("metadata.name", name).String(),
-		ResourceVersion: es.ResourceVersion,
+		FieldSelector:   byName,
+		ResourceVersion: list.ResourceVersion,
 	})
 	if err != nil {
 		h.b.Fatal(err)
