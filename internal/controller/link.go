@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"crypto/tls"
+	"crypto/x509"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -102,6 +103,8 @@ type LinkReconciler struct {
 	stopping chan struct{}
 	mu       sync.Mutex
 	remotes  map[types.NamespacedName]*linkRuntime
+	// clientMaterial caches the parsed client certificate (guarded by mu).
+	clientMaterial clientMaterial
 }
 
 // linkRuntime is what runs on behalf of one Link.
@@ -834,24 +837,43 @@ func (r *LinkReconciler) clientTLS(ctx context.Context, identity string) (cfg *t
 		}
 		return nil, time.Time{}, "", err
 	}
-	pair, err := tls.X509KeyPair(sec.Data[pki.CertKey], sec.Data[pki.KeyKey])
-	if err != nil {
-		return nil, time.Time{}, "", fmt.Errorf("client certificate Secret %s: %w", key, err)
+	// Every reconcile of every Link asks, and the Secret changes once a
+	// renewal: parse it once per version.
+	r.mu.Lock()
+	m := r.clientMaterial
+	r.mu.Unlock()
+	if m.version != sec.ResourceVersion || m.version == "" {
+		pair, err := tls.X509KeyPair(sec.Data[pki.CertKey], sec.Data[pki.KeyKey])
+		if err != nil {
+			return nil, time.Time{}, "", fmt.Errorf("client certificate Secret %s: %w", key, err)
+		}
+		roots, err := pki.Pool(sec.Data[pki.CACertKey])
+		if err != nil {
+			return nil, time.Time{}, "", fmt.Errorf("client certificate Secret %s key %s: %w", key, pki.CACertKey, err)
+		}
+		sum := sha256.Sum256(slices.Concat(sec.Data[pki.CertKey], sec.Data[pki.CACertKey]))
+		// X509KeyPair fills in the parsed leaf.
+		m = clientMaterial{version: sec.ResourceVersion, pair: pair, roots: roots,
+			notAfter: pair.Leaf.NotAfter, fingerprint: hex.EncodeToString(sum[:8])}
+		r.mu.Lock()
+		r.clientMaterial = m
+		r.mu.Unlock()
 	}
-	roots, err := pki.Pool(sec.Data[pki.CACertKey])
-	if err != nil {
-		return nil, time.Time{}, "", fmt.Errorf("client certificate Secret %s key %s: %w", key, pki.CACertKey, err)
-	}
-	if leaf, err := pki.ParseCertificate(sec.Data[pki.CertKey]); err == nil {
-		notAfter = leaf.NotAfter
-	}
-	sum := sha256.Sum256(slices.Concat(sec.Data[pki.CertKey], sec.Data[pki.CACertKey]))
 	return &tls.Config{
-		Certificates: []tls.Certificate{pair},
-		RootCAs:      roots,
+		Certificates: []tls.Certificate{m.pair},
+		RootCAs:      m.roots,
 		ServerName:   identity,
 		MinVersion:   tls.VersionTLS12,
-	}, notAfter, hex.EncodeToString(sum[:8]), nil
+	}, m.notAfter, m.fingerprint, nil
+}
+
+// clientMaterial is the parsed client certificate Secret at one version.
+type clientMaterial struct {
+	version     string
+	pair        tls.Certificate
+	roots       *x509.CertPool
+	notAfter    time.Time
+	fingerprint string
 }
 
 func (r *LinkReconciler) stopProber(rt *linkRuntime) {
