@@ -51,15 +51,16 @@ func TestKeepOrIssue(t *testing.T) {
 		{name: "another CA", current: secretOf(other, id, pki.Client, 24*time.Hour, now), want: "current certificate unusable: x509: certificate signed by unknown authority"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			certPEM, _, cert, why := r.keepOrIssue(tc.current, ca, roots, id, pki.Client, now)
+			certPEM, keyPEM, cert, why := r.keepOrIssue(tc.current, ca, roots, id, pki.Client, now)
 			if (tc.want == "") != (why == "") || !strings.HasPrefix(why, tc.want) {
 				t.Errorf("why = %q; want it to start with %q", why, tc.want)
 			}
 			if tc.want == "" && string(certPEM) != string(tc.current.Data[pki.CertKey]) {
 				t.Errorf("a good certificate was replaced")
 			}
-			if _, err := pki.VerifyLeaf(certPEM, nil, roots, id, pki.Client, now); err == nil {
-				t.Errorf("VerifyLeaf without a key succeeded")
+			// Whatever was decided, the result is a usable pair for id.
+			if _, err := pki.VerifyLeaf(certPEM, keyPEM, roots, id, pki.Client, now); err != nil {
+				t.Errorf("the certificate handed on does not verify: %v", err)
 			}
 			if err := cert.CheckSignatureFrom(ca.Cert); err != nil {
 				t.Errorf("certificate not signed by the anchor: %v", err)
