@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"image/png"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -21,7 +22,9 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
+	"k8s.io/apimachinery/pkg/util/wait"
 
+	"github.com/crossmap/crossmap/internal/controller"
 	"github.com/crossmap/crossmap/internal/status"
 	"github.com/crossmap/crossmap/mapper"
 )
@@ -457,4 +460,35 @@ func domTexts(ns []*html.Node) []string {
 		out = append(out, domText(n))
 	}
 	return out
+}
+
+// TestPprofAddr checks that --pprof-addr serves Go's profiler on a running
+// controller, as an operator diagnosing its CPU or memory would reach it.
+func TestPprofAddr(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	_ = l.Close()
+	newHarnessWith(t, func(c *controller.Config) { c.PprofAddr = addr })
+
+	var body []byte
+	err = wait.PollUntilContextTimeout(t.Context(), 20*time.Millisecond, 30*time.Second, true, func(context.Context) (bool, error) {
+		resp, err := http.Get("http://" + addr + "/debug/pprof/cmdline")
+		if err != nil {
+			return false, nil
+		}
+		defer resp.Body.Close()
+		body, _ = io.ReadAll(resp.Body)
+		return resp.StatusCode == http.StatusOK, nil
+	})
+	if err != nil {
+		t.Fatalf("no profiler on --pprof-addr %s: %v", addr, err)
+	}
+	// cmdline is the serving process's command line: this test binary,
+	// which tells that west's controller, in this process, answered.
+	if !bytes.Contains(body, []byte(filepath.Base(os.Args[0]))) {
+		t.Errorf("/debug/pprof/cmdline = %q; want this process's command line", body)
+	}
 }

@@ -46,6 +46,9 @@ type Config struct {
 	ResolvePeriod time.Duration
 	// StatusAddr is where the status API listens ("0" turns it off).
 	StatusAddr string
+	// PprofAddr is where Go's profiler (/debug/pprof/) listens; empty or
+	// "0" turns it off, the default.
+	PprofAddr string
 	// LeaderElect makes only one replica write.
 	LeaderElect bool
 	// DryRun computes and logs plans without writing anything.
@@ -108,6 +111,7 @@ func (c *Config) BindFlags(fs *flag.FlagSet) {
 	fs.DurationVar(&c.RemoteHealthPeriod, "remote-health-period", c.RemoteHealthPeriod, "how often each remote API server's /readyz is checked")
 	fs.DurationVar(&c.ResolvePeriod, "resolve-period", c.ResolvePeriod, "how often gateway DNS names are resolved again")
 	fs.StringVar(&c.StatusAddr, "status-addr", c.StatusAddr, "address of the status API (/status, /healthz, /readyz); \"0\" turns it off")
+	fs.StringVar(&c.PprofAddr, "pprof-addr", c.PprofAddr, "address to serve Go's profiler on (/debug/pprof/), for diagnosing CPU and memory; off by default, keep it on loopback")
 	fs.BoolVar(&c.LeaderElect, "leader-elect", c.LeaderElect, "elect a leader so that only one replica writes")
 	fs.BoolVar(&c.DryRun, "dry-run", c.DryRun, "compute and log every plan, but write nothing")
 	fs.StringVar(&c.TrustAnchorSecret, "trust-anchor-secret", c.TrustAnchorSecret, "Secret (in --namespace) holding the trust anchor shared by linked clusters, keys ca.crt and ca.key; make one with 'crossmap trust generate' and apply it in every linked cluster")

@@ -142,7 +142,7 @@ func TestConfigBindFlags(t *testing.T) {
 			"--cluster-name", "east", "--namespace", "team-a", "--export-selector", "tier=web",
 			"--gateway-host", "edge", "--ambassador-id", "blue", "--ambassador-id", "green",
 			"--export=false", "--import", "--routes=false", "--remote-health-period", "2s", "--resolve-period", "1m",
-			"--status-addr", "127.0.0.1:9000", "--leader-elect", "--dry-run",
+			"--status-addr", "127.0.0.1:9000", "--leader-elect", "--dry-run", "--pprof-addr", "127.0.0.1:6060",
 		},
 		want: func(c *controller.Config) {
 			c.ClusterName, c.Namespace, c.ExportSelector, c.GatewayHostName = "east", "team-a", "tier=web", "edge"
@@ -150,6 +150,7 @@ func TestConfigBindFlags(t *testing.T) {
 			c.Export, c.Import, c.Routes = false, true, false
 			c.RemoteHealthPeriod, c.ResolvePeriod = 2*time.Second, time.Minute
 			c.StatusAddr, c.LeaderElect, c.DryRun = "127.0.0.1:9000", true, true
+			c.PprofAddr = "127.0.0.1:6060"
 		},
 	}, {
 		name: "one ambassador id",

@@ -87,6 +87,7 @@ func New(restCfg *rest.Config, cfg Config, deps Deps) (*Controller, error) {
 		// metrics listener stays off so there is one port to expose.
 		Metrics:                 metricsserver.Options{BindAddress: "0"},
 		HealthProbeBindAddress:  "0",
+		PprofBindAddress:        cfg.PprofAddr,
 		LeaderElection:          cfg.LeaderElect,
 		LeaderElectionID:        "crossmap-" + cfg.ClusterName,
 		LeaderElectionNamespace: cfg.Namespace,
