@@ -9,7 +9,9 @@
 // conversion webhook) and crossmap's own CRDs from manifests/crd installed.
 // A Plane hands out admin clients and per-user kubeconfigs, including the
 // read-only credentials a Link uses, and can stop and restart its API server
-// alone to play "the remote API server went away and came back".
+// alone to play "the remote API server went away and came back". Each API
+// server keeps an audit log of the writes of users in AuditedGroup, for the
+// benchmarks to count a controller's writes.
 //
 // The binaries come from `make tools` (tools/build.sh), which builds them from
 // the Go module proxy: this machine has no Docker and setup-envtest cannot

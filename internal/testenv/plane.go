@@ -39,6 +39,27 @@ const (
 	rbacTimeout = 30 * time.Second
 )
 
+// AuditedGroup is the group whose writes a plane's API server records in
+// its audit log (see Plane.AuditLogPath). Only users given it through
+// Kubeconfig are audited, so the log holds nothing of the tests' own
+// traffic and costs the server next to nothing.
+const AuditedGroup = "crossmap:bench-audited"
+
+// auditPolicy logs each write (mutating verb) of AuditedGroup as one line:
+// Metadata is enough to count and name a write, and omitting the stages
+// before ResponseComplete leaves one event per request. (ResponseStarted
+// only ever comes with long-running requests, which no write is; omitting
+// it too makes "one line per request" hold by construction.)
+const auditPolicy = `apiVersion: audit.k8s.io/v1
+kind: Policy
+omitStages: [RequestReceived, ResponseStarted]
+rules:
+- level: Metadata
+  userGroups: ["` + AuditedGroup + `"]
+  verbs: [create, update, patch, delete, deletecollection]
+- level: None
+`
+
 // Plane is one running control plane: a kube-apiserver and its etcd.
 type Plane struct {
 	// Name is the cluster name given to Start ("east", "west", ...).
@@ -47,9 +68,10 @@ type Plane struct {
 	// StopAPIServer/StartAPIServer, which keep the address and the CAs.
 	Config *rest.Config
 
-	env     *envtest.Environment
-	admin   client.Client // client-go scheme: RBAC and access reviews
-	certDir string        // ours, not envtest's, so a restart keeps it
+	env      *envtest.Environment
+	admin    client.Client // client-go scheme: RBAC and access reviews
+	certDir  string        // ours, not envtest's, so a restart keeps it
+	auditLog string        // in certDir
 
 	// mu serialises the API server's stop and start with each other and
 	// with AddUser, which reads the state a start rewrites.
@@ -76,6 +98,10 @@ func startPlane(name, assetsDir string, crds []*apiextensionsv1.CustomResourceDe
 	// envtest's default /24 holds about 250 ClusterIP Services; the scale
 	// benchmarks mirror a thousand.
 	apiServer.Configure().Set("service-cluster-ip-range", "10.96.0.0/16")
+	auditLog, err := configureAudit(apiServer, certDir)
+	if err != nil {
+		return nil, errors.Join(fmt.Errorf("start plane %s: %w", name, err), os.RemoveAll(certDir))
+	}
 	env := &envtest.Environment{
 		ControlPlane: envtest.ControlPlane{
 			APIServer: apiServer,
@@ -95,8 +121,41 @@ func startPlane(name, assetsDir string, crds []*apiextensionsv1.CustomResourceDe
 	if err != nil {
 		return nil, errors.Join(fmt.Errorf("start plane %s: admin client: %w", name, err), env.Stop(), os.RemoveAll(certDir))
 	}
-	return &Plane{Name: name, Config: cfg, env: env, admin: admin, certDir: certDir}, nil
+	return &Plane{Name: name, Config: cfg, env: env, admin: admin, certDir: certDir, auditLog: auditLog}, nil
 }
+
+// configureAudit writes the audit policy into certDir and points the API
+// server's audit log there too, so that both outlive a restart (which
+// re-applies the same flags) and go with the plane.
+func configureAudit(apiServer *envtest.APIServer, certDir string) (logPath string, err error) {
+	policy := filepath.Join(certDir, "audit-policy.yaml")
+	if err := os.WriteFile(policy, []byte(auditPolicy), 0o600); err != nil {
+		return "", fmt.Errorf("write audit policy: %w", err)
+	}
+	logPath = filepath.Join(certDir, "audit.log")
+	args := apiServer.Configure()
+	args.Set("audit-policy-file", policy)
+	args.Set("audit-log-path", logPath)
+	// Blocking (the default, set to say so): the server writes each event
+	// synchronously as its request completes, so a write is on disk
+	// moments after the client has its answer, not a batch later.
+	args.Set("audit-log-mode", "blocking")
+	// No rotation, so a reader following the file by offset never sees it
+	// renamed away. kube-apiserver v1.37 then appends to a plain file;
+	// older ones read 0 as lumberjack's default of 100 MB.
+	args.Set("audit-log-maxsize", "0")
+	return logPath, nil
+}
+
+// AuditLogPath is the file where the plane's API server logs the writes of
+// users in AuditedGroup: one JSON line per request, an audit.k8s.io/v1
+// Event at level Metadata (user, verb, URI, response code, timestamps),
+// appended as each request completes. It exists so that benchmarks can
+// count a controller's API writes at the server, for next to no CPU of
+// the machine they measure, where a counting proxy in the test process cost
+// seconds of it. The file survives StopAPIServer/StartAPIServer (the server
+// appends) and is removed when the plane stops.
+func (p *Plane) AuditLogPath() string { return p.auditLog }
 
 // Client returns an admin client for the plane. A nil scheme means client-go's
 // built-in types only; pass one with Emissary's or crossmap's types added to

@@ -2,7 +2,11 @@ package testenv_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
+	"os"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -132,6 +136,30 @@ func TestBed(t *testing.T) {
 	}
 	checkReadOnly(t)
 
+	// Only the writes of AuditedGroup reach the audit log: not its reads,
+	// nor anything the admin does.
+	auditedKubeconfig, err := east.Kubeconfig("audited", []string{"system:masters", testenv.AuditedGroup})
+	if err != nil {
+		t.Fatal(err)
+	}
+	audited := kubeconfigClient(t, auditedKubeconfig, scheme)
+	auditedWrite := func(t *testing.T, name string) {
+		t.Helper()
+		cm := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns.Name}}
+		if err := audited.Create(ctx, cm); err != nil {
+			t.Fatalf("audited create ConfigMap: %v", err)
+		}
+		if err := audited.Get(ctx, client.ObjectKeyFromObject(cm), cm); err != nil {
+			t.Fatalf("audited get ConfigMap: %v", err)
+		}
+	}
+	auditedWrite(t, "audited-1")
+	if err := eastAdmin.Create(ctx, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "admin", Namespace: ns.Name}}); err != nil {
+		t.Fatalf("admin create ConfigMap: %v", err)
+	}
+	create := "audited create /api/v1/namespaces/testenv/configmaps 201"
+	checkAudit(t, east, create)
+
 	// The remote API server goes away...
 	began = time.Now()
 	if err := east.StopAPIServer(); err != nil {
@@ -160,6 +188,43 @@ func TestBed(t *testing.T) {
 	eventually(t, 30*time.Second, func() error { return readOnly.List(ctx, &corev1.ServiceList{}) })
 	checkMapping(t)
 	checkReadOnly(t)
+	// The restarted server audits with the same flags, into the same file.
+	eventually(t, 30*time.Second, func() error { return audited.List(ctx, &corev1.ConfigMapList{}) })
+	auditedWrite(t, "audited-2")
+	checkAudit(t, east, create, create)
+}
+
+// checkAudit waits until the plane's audit log holds exactly want, each
+// event as "user verb requestURI code". The server writes an event as its
+// request completes, which may be a moment after the client has the answer.
+func checkAudit(t *testing.T, p *testenv.Plane, want ...string) {
+	t.Helper()
+	eventually(t, 10*time.Second, func() error {
+		data, err := os.ReadFile(p.AuditLogPath())
+		if err != nil {
+			return err
+		}
+		var got []string
+		for _, line := range strings.Split(strings.TrimSuffix(string(data), "\n"), "\n") {
+			if line == "" {
+				continue
+			}
+			var ev struct {
+				User           struct{ Username string }
+				Verb           string
+				RequestURI     string
+				ResponseStatus struct{ Code int }
+			}
+			if err := json.Unmarshal([]byte(line), &ev); err != nil {
+				return fmt.Errorf("audit log line %q: %w", line, err)
+			}
+			got = append(got, fmt.Sprintf("%s %s %s %d", ev.User.Username, ev.Verb, ev.RequestURI, ev.ResponseStatus.Code))
+		}
+		if !slices.Equal(got, want) {
+			return fmt.Errorf("audit log = %q, want %q", got, want)
+		}
+		return nil
+	})
 }
 
 func newClient(t *testing.T, p *testenv.Plane, scheme *runtime.Scheme) client.Client {
