@@ -31,10 +31,9 @@ func benchIdle(b *testing.B) time.Duration {
 // for n exported Services of benchEndpoints endpoints each, in flat mode as
 // in BenchmarkPropagation, from its start to a settled state.
 type controllerBench struct {
-	h          *benchHarness
-	proxy      *countingProxy
-	kubeconfig string
-	proc       *controllerProcess
+	h     *benchHarness
+	audit *auditCounter // the controller's writes, from west's audit log
+	proc  *controllerProcess
 	// converged is the time from starting the process to every mirror
 	// written; cpu the CPU time the process had used by then; writes its
 	// API writes until it settled.
@@ -54,19 +53,18 @@ func startControllerBench(b *testing.B, n int) *controllerBench {
 	h.exportServices(n)
 	h.credentials()
 	h.create(h.west, h.newLink())
-	c := &controllerBench{h: h, proxy: startCountingProxy(b, bed.Plane("west").Config)}
-	c.kubeconfig = c.proxy.kubeconfig(b)
+	c := &controllerBench{h: h, audit: startAuditCounter(b, bed.Plane("west"), "crossmap-bench-"+h.id)}
 
 	start := time.Now()
-	c.proc = h.startControllerProcess(c.proxy, c.kubeconfig)
+	c.proc = h.startControllerProcess(c.audit.kubeconfig)
 	// Generous: this is the figure, and an API client throttled to a few
 	// requests a second takes minutes to write 2000 mirrors.
 	h.waitMirrorsWithin(n, 15*time.Minute)
 	c.converged = time.Since(start)
 	c.cpu = c.proc.cpu()
 	h.waitSynced(c.proc, n)
-	c.proxy.waitQuiet(b, quiet)
-	c.writes, _ = c.proxy.count()
+	c.audit.waitQuiet(b, quiet)
+	c.writes, _ = c.audit.count()
 	return c
 }
 
@@ -82,11 +80,12 @@ func startControllerBench(b *testing.B, n int) *controllerBench {
 //   - rss-MB and peak-rss-MB: its resident set size after the changes
 //     below, and the most it ever had (VmRSS, VmHWM);
 //   - the timed loop (time/op, p50, p99) is one remote change each, as in
-//     BenchmarkPropagation but with the controller in its own process and
-//     its API requests through the counting proxy; cpu-ms/op is the
+//     BenchmarkPropagation but with the controller in its own process,
+//     talking to west's API server directly; cpu-ms/op is the
 //     controller's CPU time per change, writes/op its API writes per
-//     change, counted at the proxy (the Link's status adds one write per
-//     30 s of changes at most);
+//     change, counted in west's audit log, which costs the machine next
+//     to nothing where a counting proxy took seconds of its CPU (the
+//     Link's status adds one write per 30 s of changes at most);
 //   - one-change-writes: the writes of one more change, alone, counted
 //     until the controller settled: the target is exactly 1.
 func BenchmarkController(b *testing.B) {
@@ -96,17 +95,17 @@ func BenchmarkController(b *testing.B) {
 		mirrors := h.mirrorSlices()
 
 		cpu0 := c.proc.cpu()
-		w0, _ := c.proxy.count()
+		w0, _ := c.audit.count()
 		lat := h.propagate(b, mirrors)
 		cpu1 := c.proc.cpu()
-		c.proxy.waitQuiet(b, quiet)
-		w1, mark := c.proxy.count()
+		c.audit.waitQuiet(b, quiet)
+		w1, mark := c.audit.count()
 
 		h.change(b.N, mirrors)
-		c.proxy.waitQuiet(b, quiet)
-		w2, _ := c.proxy.count()
+		c.audit.waitQuiet(b, quiet)
+		w2, _ := c.audit.count()
 		if w2-w1 != 1 {
-			b.Logf("one remote change cost %d writes: %v", w2-w1, c.proxy.since(mark))
+			b.Logf("one remote change cost %d writes: %v", w2-w1, c.audit.since(mark))
 		}
 		rss, peak := c.proc.memory()
 
@@ -127,7 +126,7 @@ func BenchmarkController(b *testing.B) {
 // restarts it: a resync of everything, from fresh caches.
 //
 //   - idle-s: the idle window; idle-writes: the API writes the controller
-//     made in it, counted at the proxy (the target is 0);
+//     made in it, counted in west's audit log (the target is 0);
 //     idle-cpu-ms/s: its CPU time per second of the window;
 //   - restart-writes: the writes of a new controller process, from its
 //     start until it has reconciled the Link with the remote cluster
@@ -139,7 +138,7 @@ func BenchmarkControllerIdle(b *testing.B) {
 		var idleWrites, restartWrites int
 		var idleCPU time.Duration
 		for b.Loop() {
-			w0, mark := c.proxy.count()
+			w0, mark := c.audit.count()
 			cpu0 := c.proc.cpu()
 			select {
 			case <-time.After(idle):
@@ -148,20 +147,20 @@ func BenchmarkControllerIdle(b *testing.B) {
 				c.proc.checkRunning()
 			}
 			idleCPU += c.proc.cpu() - cpu0
-			w1, mark1 := c.proxy.count()
+			w1, mark1 := c.audit.count()
 			idleWrites += w1 - w0
 			if w1 > w0 {
-				b.Logf("writes while idle: %v", c.proxy.since(mark))
+				b.Logf("writes while idle: %v", c.audit.since(mark))
 			}
 
 			c.proc.stop()
-			c.proc = c.h.startControllerProcess(c.proxy, c.kubeconfig)
+			c.proc = c.h.startControllerProcess(c.audit.kubeconfig)
 			c.h.waitSynced(c.proc, benchServices)
-			c.proxy.waitQuiet(b, quiet)
-			w2, _ := c.proxy.count()
+			c.audit.waitQuiet(b, quiet)
+			w2, _ := c.audit.count()
 			restartWrites += w2 - w1
 			if w2 > w1 {
-				b.Logf("writes after a restart: %v", c.proxy.since(mark1))
+				b.Logf("writes after a restart: %v", c.audit.since(mark1))
 			}
 		}
 		b.ReportMetric(idle.Seconds(), "idle-s")
