@@ -11,6 +11,7 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/go-logr/logr"
 	"go.uber.org/zap/zapcore"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
@@ -100,8 +101,16 @@ func (l *logLevel) Set(s string) error {
 
 // setupLogging installs the process-wide logger that controller-runtime and
 // crossmap's reconcilers take from their contexts.
-func setupLogging(level zapcore.Level, w io.Writer) {
-	ctrl.SetLogger(zap.New(zap.Level(level), zap.WriteTo(w)))
+func setupLogging(level zapcore.Level, w io.Writer) { ctrl.SetLogger(newLogger(level, w)) }
+
+// newLogger is crossmap's logger: JSON lines, with timestamps that carry
+// milliseconds (controller-runtime's default is whole seconds). A remote
+// change reaches its mirror in tens of milliseconds, and lines a second
+// apart would not tell what came first.
+func newLogger(level zapcore.Level, w io.Writer) logr.Logger {
+	return zap.New(zap.Level(level), zap.WriteTo(w), func(o *zap.Options) {
+		o.TimeEncoder = zapcore.ISO8601TimeEncoder
+	})
 }
 
 // clusterFlags are the --kubeconfig and --context flags of the commands

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"net/http"
@@ -14,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"go.uber.org/zap/zapcore"
 	"k8s.io/apimachinery/pkg/util/wait"
 )
 
@@ -174,5 +176,26 @@ func TestRunControllerReachesAPIServer(t *testing.T) {
 		t.Logf("run returned %v", err)
 	case <-time.After(30 * time.Second):
 		t.Fatal("the controller did not stop within 30s of its context ending")
+	}
+}
+
+// TestLogTimestampsHaveMilliseconds checks the log's timestamps: a remote
+// change reaches its mirror in tens of milliseconds, so whole seconds would
+// not order the lines of one.
+func TestLogTimestampsHaveMilliseconds(t *testing.T) {
+	var buf bytes.Buffer
+	newLogger(zapcore.InfoLevel, &buf).Info("a line")
+	var line struct {
+		TS string `json:"ts"`
+	}
+	if err := json.Unmarshal(buf.Bytes(), &line); err != nil {
+		t.Fatalf("log line %q: %v", buf.String(), err)
+	}
+	ts, err := time.Parse("2006-01-02T15:04:05.000Z0700", line.TS)
+	if err != nil {
+		t.Fatalf("ts %q: want a time with milliseconds: %v", line.TS, err)
+	}
+	if d := time.Since(ts); d < 0 || d > time.Minute {
+		t.Errorf("ts %q is %s from now; want the time of the call", line.TS, d)
 	}
 }
