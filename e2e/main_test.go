@@ -10,6 +10,7 @@ import (
 	"github.com/go-logr/logr"
 	ctrl "sigs.k8s.io/controller-runtime"
 
+	"github.com/crossmap/crossmap/internal/controller"
 	"github.com/crossmap/crossmap/internal/netns"
 	"github.com/crossmap/crossmap/internal/testenv"
 )
@@ -33,6 +34,9 @@ func TestMain(m *testing.M) {
 	// Each controller logs through its test's logger (Deps.Logger); the
 	// process-wide one only catches stragglers, which are not wanted.
 	ctrl.SetLogger(logr.Discard())
+	// As cmd/crossmap does: the controllers run here must sync as the
+	// binary's do.
+	controller.UsePlainLists()
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	var err error
 	bed, err = testenv.Start(ctx, []string{"east", "west"}, testenv.Options{})

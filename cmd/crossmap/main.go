@@ -17,6 +17,8 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
+
+	"github.com/crossmap/crossmap/internal/controller"
 )
 
 type command struct {
@@ -37,6 +39,8 @@ func commands() []command {
 }
 
 func main() {
+	// Before any client exists; see UsePlainLists for why.
+	controller.UsePlainLists()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
 	stop()
