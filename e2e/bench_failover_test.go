@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
 	"net"
 	"net/http"
@@ -22,9 +23,11 @@ import (
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	"github.com/crossmap/crossmap/ingress"
 	crossmapv1 "github.com/crossmap/crossmap/internal/api/v1alpha1"
 	"github.com/crossmap/crossmap/internal/controller"
 	"github.com/crossmap/crossmap/internal/netns"
+	"github.com/crossmap/crossmap/internal/pki"
 )
 
 // benchGatewayAddr is east's gateway in BenchmarkFailover: an address the
@@ -38,10 +41,14 @@ var benchProbe = crossmapv1.ProbeSpec{Path: "/ready",
 	Timeout: metav1.Duration{Duration: 100 * time.Millisecond}, FailureThreshold: 2}
 
 // benchGateway serves east's gateway health endpoint on addr:4143 until
-// stopped; start serves it again.
+// stopped; start serves it again. It speaks mutual TLS as east's gateway
+// does: a certificate for east's gateway identity from the shared trust
+// anchor, and a client certificate from it required, so that west's probe
+// (over mutual TLS, as by default) finds it alive.
 type benchGateway struct {
 	b    *testing.B
 	addr netip.AddrPort
+	tls  *tls.Config
 	srv  *http.Server
 }
 
@@ -53,7 +60,9 @@ func newBenchGateway(b *testing.B, addr netip.Addr) *benchGateway {
 	if !netns.Exists(addr) {
 		b.Fatalf("gateway address %s does not exist after adding it", addr)
 	}
-	g := &benchGateway{b: b, addr: netip.AddrPortFrom(addr, 4143)}
+	a := testAnchor()
+	g := &benchGateway{b: b, addr: netip.AddrPortFrom(addr, 4143),
+		tls: standInTLS(a.issue(b, ingress.GatewayIdentity("east"), pki.Server, time.Hour, time.Now()), a)}
 	b.Cleanup(g.stop)
 	g.start()
 	return g
@@ -65,7 +74,8 @@ func (g *benchGateway) start() {
 	if err != nil {
 		g.b.Fatal(err)
 	}
-	g.srv = &http.Server{ReadHeaderTimeout: time.Second,
+	l = tls.NewListener(l, g.tls)
+	g.srv = &http.Server{ReadHeaderTimeout: time.Second, ErrorLog: discardLog,
 		Handler: http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusOK) })}
 	go func(srv *http.Server) { _ = srv.Serve(l) }(g.srv)
 }

@@ -79,7 +79,7 @@ func newAnchor(t *testing.T, name string) *anchor {
 
 // issue signs a leaf certificate for identity, valid from issuedAt (less
 // pki's backdating) for validity.
-func (a *anchor) issue(t *testing.T, identity string, usage pki.Usage, validity time.Duration, issuedAt time.Time) tls.Certificate {
+func (a *anchor) issue(t testing.TB, identity string, usage pki.Usage, validity time.Duration, issuedAt time.Time) tls.Certificate {
 	t.Helper()
 	certPEM, keyPEM, err := a.ca.Issue(identity, usage, validity, issuedAt)
 	if err != nil {
