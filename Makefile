@@ -38,6 +38,11 @@ BENCH_IDLE ?= 5m
 bench: tools ## Run the benchmarks and print their figures (BENCH_IDLE=30s for a quicker smoke run).
 	@GO=$(GO) BENCH_IDLE=$(BENCH_IDLE) tools/bench.sh $(BIN)
 
+.PHONY: bench-smoke
+bench-smoke: tools ## Run the quick benchmarks once, as a check that they still run (CI does).
+	$(GO) test -run '^$$' -bench . -benchtime 1x ./mapper ./ingress/edge
+	$(GO) test -run '^$$' -bench 'Failover|InitialConvergence|Propagation/services=10$$' -benchtime 1x -timeout 10m ./e2e
+
 .PHONY: lint
 lint: ## gofmt, go vet, and a check that the generated files are current.
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo "gofmt needed"; exit 1; }
