@@ -186,6 +186,54 @@ func TestMirrorFlatMode(t *testing.T) {
 		"10.244.1.5:9898 ready=true", "10.244.1.6:9898 ready=false", "10.244.1.7:9898 ready=true")
 }
 
+// TestMirrorPutRight: a mirror someone else edits or deletes in west is
+// put back as crossmap renders it. crossmap drops the watch events of its
+// own mirror writes (controller.Echoes); this checks that it still sees
+// everyone else's.
+func TestMirrorPutRight(t *testing.T) {
+	h := newHarness(t)
+	h.exportService("podinfo", []int32{9898}, "10.244.3.5", "10.244.3.6")
+	h.link(func(l *crossmapv1.Link) { l.Spec.Mode = crossmapv1.ModeFlat; l.Spec.Gateway = crossmapv1.GatewaySpec{} })
+	want := []string{"10.244.3.5:9898 ready=true", "10.244.3.6:9898 ready=true"}
+	h.wantMirror("mirrored", "podinfo", []int32{9898}, want...)
+	mirrorSlice := func(ctx context.Context) (*discoveryv1.EndpointSlice, error) {
+		_, slices, err := h.mirrorState(ctx, "podinfo")
+		if err != nil {
+			return nil, err
+		}
+		if len(slices) != 1 {
+			return nil, fmt.Errorf("%d mirror EndpointSlices, want 1", len(slices))
+		}
+		return &slices[0], nil
+	}
+
+	es, err := mirrorSlice(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	update(h, h.west, es, func(es *discoveryv1.EndpointSlice) { es.Endpoints[0].Conditions.Ready = ptr.To(false) })
+	h.wantMirror("an endpoint someone marked not ready is ready again", "podinfo", []int32{9898}, want...)
+
+	svc := &corev1.Service{}
+	svc.Namespace, svc.Name = h.ns, "podinfo-east"
+	update(h, h.west, svc, func(s *corev1.Service) { s.Labels[crossmapv1.LabelSourceName] = "someone-else" })
+	h.wantMirror("a label someone changed is crossmap's again", "podinfo", []int32{9898}, want...)
+
+	es, err = mirrorSlice(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := h.west.Delete(t.Context(), es); err != nil {
+		t.Fatal(err)
+	}
+	h.wantMirror("a deleted EndpointSlice is written again", "podinfo", []int32{9898}, want...)
+
+	if err := h.west.Delete(t.Context(), svc); err != nil {
+		t.Fatal(err)
+	}
+	h.wantMirror("a deleted Service is written again", "podinfo", []int32{9898}, want...)
+}
+
 // TestUnexportAndLinkDeletion: unexporting removes one mirror, deleting the
 // Link removes the rest.
 func TestUnexportAndLinkDeletion(t *testing.T) {
