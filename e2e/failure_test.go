@@ -360,6 +360,10 @@ func TestOneRemoteChangeOneWrite(t *testing.T) {
 	}
 	settled("settled")
 	before := writes
+	linkReconciles := func() float64 {
+		return counter(t, h.westMetrics, "crossmap_reconciles_total", map[string]string{"role": "link"})
+	}
+	reconcilesBefore := linkReconciles()
 	es := &discoveryv1.EndpointSlice{}
 	es.Namespace, es.Name = h.ns, "podinfo-abcde"
 	update(h, h.east, es, func(es *discoveryv1.EndpointSlice) { es.Endpoints[1].Conditions.Ready = ptr.To(false) })
@@ -367,5 +371,10 @@ func TestOneRemoteChangeOneWrite(t *testing.T) {
 	settled("settled again")
 	if got := writes - before; got != 1 {
 		t.Errorf("one remote change cost %v API writes (%s), want 1", got, writesByOp(t, h.westMetrics))
+	}
+	// And one Link reconcile: the watch event of the mirror write is
+	// crossmap's own echo, not a reason to reconcile again (Echoes).
+	if got := linkReconciles() - reconcilesBefore; got != 1 {
+		t.Errorf("one remote change cost %v Link reconciles, want 1", got)
 	}
 }

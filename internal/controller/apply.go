@@ -25,6 +25,8 @@ type Applier struct {
 	// DryRun logs what would be written and writes nothing.
 	DryRun  bool
 	Metrics *Metrics
+	// Echoes, if set, learns the version each write left its object at.
+	Echoes *Echoes
 }
 
 // applyWorkers is how many writes of one plan Apply has in flight at once.
@@ -91,8 +93,15 @@ func (a *Applier) Apply(ctx context.Context, p mapper.Plan) error {
 		}
 		u, err := applyConfiguration(w.obj)
 		if err == nil {
+			a.Echoes.Begin(u)
 			err = a.Client.Apply(ctx, client.ApplyConfigurationFromUnstructured(u),
 				client.FieldOwner(crossmapv1.ManagedBy), client.ForceOwnership)
+			// u is now the server's answer: the object as written.
+			if err != nil {
+				a.Echoes.End(u, nil)
+			} else {
+				a.Echoes.End(u, u)
+			}
 		}
 		if err != nil {
 			return fmt.Errorf("%s %s: %w", w.op, k, err)

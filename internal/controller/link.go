@@ -27,6 +27,7 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
@@ -98,6 +99,9 @@ type LinkReconciler struct {
 	Config   Config
 	// Resolve looks up gateway DNS names; tests inject their own.
 	Resolve func(ctx context.Context, host string) ([]netip.Addr, error)
+	// Echoes is the Applier's: it tells the events of the Link's own
+	// mirror writes, which need no reconcile. Nil sees every event.
+	Echoes *Echoes
 
 	events   chan event.TypedGenericEvent[*crossmapv1.Link]
 	stopping chan struct{}
@@ -211,12 +215,24 @@ func (r *LinkReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	})); err != nil {
 		return err
 	}
+	if r.Echoes != nil {
+		// An event the echo filter held back, that turned out not to be
+		// an echo, reaches the Link late but surely.
+		r.Echoes.Missed = func(obj client.Object) {
+			for _, req := range r.linkOfMirror(context.Background(), obj) {
+				r.notifier(req.NamespacedName)()
+			}
+		}
+	}
 	return ctrl.NewControllerManagedBy(mgr).
 		Named("link").
 		For(&crossmapv1.Link{}).
 		Watches(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(r.linksForSecret)).
-		Watches(&corev1.Service{}, handler.EnqueueRequestsFromMapFunc(r.linkOfMirror)).
-		Watches(&discoveryv1.EndpointSlice{}, handler.EnqueueRequestsFromMapFunc(r.linkOfMirror)).
+		// The echoes of the Link's own mirror writes are dropped: see Echoes.
+		Watches(&corev1.Service{}, handler.EnqueueRequestsFromMapFunc(r.linkOfMirror),
+			builder.WithPredicates(r.Echoes.Filter(corev1.SchemeGroupVersion.WithKind("Service").GroupKind()))).
+		Watches(&discoveryv1.EndpointSlice{}, handler.EnqueueRequestsFromMapFunc(r.linkOfMirror),
+			builder.WithPredicates(r.Echoes.Filter(discoveryv1.SchemeGroupVersion.WithKind("EndpointSlice").GroupKind()))).
 		// A namespace that appears may unblock a skipped mirror.
 		Watches(&corev1.Namespace{}, handler.EnqueueRequestsFromMapFunc(r.allLinks)).
 		WatchesRawSource(source.Channel(r.events, &handler.TypedEnqueueRequestForObject[*crossmapv1.Link]{})).

@@ -112,7 +112,8 @@ func New(restCfg *rest.Config, cfg Config, deps Deps) (*Controller, error) {
 		return nil, fmt.Errorf("register metrics: %w", err)
 	}
 	c := &Controller{Manager: mgr, Model: status.NewModel(), Metrics: metrics}
-	applier := &Applier{Client: mgr.GetClient(), DryRun: cfg.DryRun, Metrics: metrics}
+	echoes := &Echoes{}
+	applier := &Applier{Client: mgr.GetClient(), DryRun: cfg.DryRun, Metrics: metrics, Echoes: echoes}
 	reporter := &Reporter{Model: c.Model, Metrics: metrics, Now: time.Now,
 		Recorder: mgr.GetEventRecorderFor("crossmap"), //nolint:staticcheck // core/v1 Events on purpose: see Reporter.Recorder
 	}
@@ -135,7 +136,7 @@ func New(restCfg *rest.Config, cfg Config, deps Deps) (*Controller, error) {
 	}
 	if cfg.Import {
 		c.Links = &LinkReconciler{Client: mgr.GetClient(), Applier: applier, Reporter: reporter, Model: c.Model,
-			Metrics: metrics, Config: cfg, Resolve: deps.Resolve}
+			Metrics: metrics, Config: cfg, Resolve: deps.Resolve, Echoes: echoes}
 		if err := c.Links.SetupWithManager(mgr); err != nil {
 			return nil, fmt.Errorf("set up import role: %w", err)
 		}
