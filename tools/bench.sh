@@ -8,7 +8,7 @@
 # control planes, 3 times with fixed iteration counts, except the idle one,
 # which runs once: it leaves a controller alone for $BENCH_IDLE (default
 # 5m, the figure issue 6 asks for; a shorter one is only a smoke run), so
-# the whole takes about 25 minutes. Medians, not means: the machines this
+# the whole takes about 20 minutes. Medians, not means: the machines this
 # runs on are small and shared, and one disturbed run should not move the
 # figure. The raw `go test` output is kept in BIN/bench.txt (for benchstat,
 # or a second look).
