@@ -364,6 +364,10 @@ func TestOneRemoteChangeOneWrite(t *testing.T) {
 		return counter(t, h.westMetrics, "crossmap_reconciles_total", map[string]string{"role": "link"})
 	}
 	reconcilesBefore := linkReconciles()
+	routeReconciles := func() float64 {
+		return counter(t, h.westMetrics, "crossmap_reconciles_total", map[string]string{"role": "route"})
+	}
+	routesBefore := routeReconciles()
 	es := &discoveryv1.EndpointSlice{}
 	es.Namespace, es.Name = h.ns, "podinfo-abcde"
 	update(h, h.east, es, func(es *discoveryv1.EndpointSlice) { es.Endpoints[1].Conditions.Ready = ptr.To(false) })
@@ -376,5 +380,9 @@ func TestOneRemoteChangeOneWrite(t *testing.T) {
 	// crossmap's own echo, not a reason to reconcile again (Echoes).
 	if got := linkReconciles() - reconcilesBefore; got != 1 {
 		t.Errorf("one remote change cost %v Link reconciles, want 1", got)
+	}
+	// And no route reconcile: no annotated Mapping routes to podinfo.
+	if got := routeReconciles() - routesBefore; got != 0 {
+		t.Errorf("a remote change no route depends on cost %v route reconciles, want 0", got)
 	}
 }

@@ -17,6 +17,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/log"
@@ -49,6 +50,9 @@ type RouteReconciler struct {
 	// sources are the annotated Mappings last reported on, so that the
 	// problems of a Mapping that lost its annotation are cleared.
 	sources map[string]bool
+	// deps filters the Service and EndpointSlice events to those of the
+	// Services routes depend on.
+	deps routeDeps
 }
 
 // SetupWithManager registers the route role with mgr.
@@ -61,11 +65,13 @@ func (r *RouteReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		Named("route").
 		Watches(&ambv3.Mapping{}, all).
 		Watches(&ambv3.Host{}, all).
-		Watches(&corev1.Service{}, all).
+		// Only the Services annotated Mappings route to, and their mirrors,
+		// change a route (routeDeps).
+		Watches(&corev1.Service{}, all, builder.WithPredicates(r.deps.services())).
 		// Ready endpoints are health: local ones for the local backend,
 		// mirrored ones (marked not ready while a gateway is dead) for the
 		// remote backends.
-		Watches(&discoveryv1.EndpointSlice{}, all).
+		Watches(&discoveryv1.EndpointSlice{}, all, builder.WithPredicates(r.deps.slices())).
 		Watches(&crossmapv1.Link{}, all).
 		Complete(counted("route", r.Metrics, r))
 }
@@ -221,6 +227,13 @@ func (r *RouteReconciler) snapshot(ctx context.Context) (mapper.RouteSnapshot, e
 		TrafficSplit:        r.Config.TrafficSplit,
 		TrafficSplitVersion: r.Config.TrafficSplitVersion,
 	}
+	// The Services routes depend on are known before the Services are
+	// read: see routeDeps.
+	var mappings ambv3.MappingList
+	if err := r.Client.List(ctx, &mappings, client.UnsafeDisableDeepCopy); err != nil {
+		return snap, fmt.Errorf("list mappings: %w", err)
+	}
+	r.deps.update(mappings.Items)
 	objs, err := ListRoutingObjects(ctx, r.Client)
 	if err != nil {
 		return snap, err
