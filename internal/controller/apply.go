@@ -96,12 +96,9 @@ func (a *Applier) Apply(ctx context.Context, p mapper.Plan) error {
 			a.Echoes.Begin(u)
 			err = a.Client.Apply(ctx, client.ApplyConfigurationFromUnstructured(u),
 				client.FieldOwner(crossmapv1.ManagedBy), client.ForceOwnership)
-			// u is now the server's answer: the object as written.
-			if err != nil {
-				a.Echoes.End(u, nil)
-			} else {
-				a.Echoes.End(u, u)
-			}
+			// Without an error, u is now the server's answer: the object
+			// as written.
+			a.Echoes.End(u, err)
 		}
 		if err != nil {
 			return fmt.Errorf("%s %s: %w", w.op, k, err)

@@ -26,9 +26,9 @@ import (
 // The echo may arrive before the answer to the write that caused it, so
 // events of an object crossmap is writing are held until the answer says
 // which version the write made: the echo is then dropped, and anything
-// else is handed to Missed. It holds one entry per object crossmap wrote
-// last and has not yet seen come back, so no more than the objects
-// crossmap owns.
+// else is handed to Missed. Only the kinds a watch filters (Filter) are
+// tracked, and of those one entry per object crossmap wrote last and has
+// not yet seen come back, so no more than the objects crossmap owns.
 type Echoes struct {
 	// Missed gets an event held while crossmap wrote its object, when the
 	// write did not make it (someone wrote after crossmap, or the write
@@ -36,6 +36,7 @@ type Echoes struct {
 	Missed func(client.Object)
 
 	mu       sync.Mutex
+	kinds    map[schema.GroupKind]bool // the kinds Filter was asked for
 	written  map[echoKey]string
 	inFlight map[echoKey]*flight
 }
@@ -63,9 +64,13 @@ func (e *Echoes) Begin(obj client.Object) {
 	if e == nil {
 		return
 	}
-	k := keyOf(obj.GetObjectKind().GroupVersionKind().GroupKind(), obj)
+	gk := obj.GetObjectKind().GroupVersionKind().GroupKind()
 	e.mu.Lock()
 	defer e.mu.Unlock()
+	if !e.kinds[gk] {
+		return
+	}
+	k := keyOf(gk, obj)
 	if e.inFlight == nil {
 		e.inFlight = map[echoKey]*flight{}
 	}
@@ -77,19 +82,24 @@ func (e *Echoes) Begin(obj client.Object) {
 	f.writes++
 }
 
-// End notes the answer to the write Begin announced: written is the object
-// as the server answered (its resourceVersion is the one the write made),
-// or nil if the write failed.
-func (e *Echoes) End(obj, written client.Object) {
+// End notes the outcome of the write Begin announced: its error, and
+// otherwise obj as the server answered it, whose resourceVersion is the
+// one the write made.
+func (e *Echoes) End(obj client.Object, err error) {
 	if e == nil {
 		return
 	}
-	k := keyOf(obj.GetObjectKind().GroupVersionKind().GroupKind(), obj)
+	gk := obj.GetObjectKind().GroupVersionKind().GroupKind()
 	rv := ""
-	if written != nil {
-		rv = written.GetResourceVersion()
+	if err == nil {
+		rv = obj.GetResourceVersion()
 	}
 	e.mu.Lock()
+	if !e.kinds[gk] {
+		e.mu.Unlock()
+		return
+	}
+	k := keyOf(gk, obj)
 	if e.written == nil {
 		e.written = map[echoKey]string{}
 	}
@@ -169,6 +179,14 @@ func (e *Echoes) forget(gk schema.GroupKind, obj client.Object) {
 // some of them late, through Missed. Deletes always pass, and the deleted
 // object's entry goes with it.
 func (e *Echoes) Filter(gk schema.GroupKind) predicate.Predicate {
+	if e != nil {
+		e.mu.Lock()
+		if e.kinds == nil {
+			e.kinds = map[schema.GroupKind]bool{}
+		}
+		e.kinds[gk] = true
+		e.mu.Unlock()
+	}
 	return predicate.Funcs{
 		CreateFunc: func(ev event.CreateEvent) bool { return !e.take(gk, ev.Object) },
 		UpdateFunc: func(ev event.UpdateEvent) bool { return !e.take(gk, ev.ObjectNew) },

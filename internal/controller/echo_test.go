@@ -1,6 +1,7 @@
 package controller
 
 import (
+	"errors"
 	"testing"
 
 	corev1 "k8s.io/api/core/v1"
@@ -9,18 +10,21 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/event"
+	"sigs.k8s.io/controller-runtime/pkg/predicate"
 )
 
 // echoFixture is one mirror Service as the Applier writes it and as a
 // watch of Services sees it.
 type echoFixture struct {
-	t      *testing.T
-	e      *Echoes
-	missed []string
+	t        *testing.T
+	e        *Echoes
+	services predicate.Predicate // the watch of Services, filtered
+	missed   []string
 }
 
 func newEchoFixture(t *testing.T) *echoFixture {
 	f := &echoFixture{t: t, e: &Echoes{}}
+	f.services = f.e.Filter(corev1.SchemeGroupVersion.WithKind("Service").GroupKind())
 	f.e.Missed = func(obj client.Object) { f.missed = append(f.missed, obj.GetName()+"@"+obj.GetResourceVersion()) }
 	return f
 }
@@ -44,7 +48,7 @@ func seen(name, rv string) *corev1.Service {
 
 // passes reports whether a watch of Services would pass obj's update on.
 func (f *echoFixture) passes(obj client.Object) bool {
-	return f.e.Filter(corev1.SchemeGroupVersion.WithKind("Service").GroupKind()).Update(event.UpdateEvent{ObjectOld: obj, ObjectNew: obj})
+	return f.services.Update(event.UpdateEvent{ObjectOld: obj, ObjectNew: obj})
 }
 
 // write is one write of name that the server answers at rv ("" for a
@@ -55,10 +59,10 @@ func (f *echoFixture) write(name, rv string, during func()) {
 		during()
 	}
 	if rv == "" {
-		f.e.End(applied(name, ""), nil)
+		f.e.End(applied(name, ""), errors.New("the server refused the write"))
 		return
 	}
-	f.e.End(applied(name, ""), applied(name, rv))
+	f.e.End(applied(name, rv), nil)
 }
 
 func TestEchoesAnswerFirst(t *testing.T) {
@@ -125,8 +129,7 @@ func TestEchoesEchoFirst(t *testing.T) {
 func TestEchoesDeleteAndNil(t *testing.T) {
 	f := newEchoFixture(t)
 	f.write("gone-east", "20", nil)
-	filter := f.e.Filter(corev1.SchemeGroupVersion.WithKind("Service").GroupKind())
-	if !filter.Delete(event.DeleteEvent{Object: seen("gone-east", "21")}) {
+	if !f.services.Delete(event.DeleteEvent{Object: seen("gone-east", "21")}) {
 		t.Error("a delete was dropped")
 	}
 	if !f.passes(seen("gone-east", "20")) {
@@ -135,8 +138,26 @@ func TestEchoesDeleteAndNil(t *testing.T) {
 
 	var none *Echoes
 	none.Begin(applied("podinfo-east", ""))
-	none.End(applied("podinfo-east", ""), applied("podinfo-east", "30"))
+	none.End(applied("podinfo-east", "30"), nil)
 	if !none.Filter(corev1.SchemeGroupVersion.WithKind("Service").GroupKind()).Update(event.UpdateEvent{ObjectOld: seen("podinfo-east", "30"), ObjectNew: seen("podinfo-east", "30")}) {
 		t.Error("a nil Echoes dropped an event")
+	}
+}
+
+// TestEchoesOnlyFilteredKinds: the writes of kinds no watch filters (the
+// Applier writes Mappings, Secrets and more) are not tracked at all.
+func TestEchoesOnlyFilteredKinds(t *testing.T) {
+	f := newEchoFixture(t)
+	mapping := &unstructured.Unstructured{}
+	mapping.SetAPIVersion("getambassador.io/v3alpha1")
+	mapping.SetKind("Mapping")
+	mapping.SetNamespace("app")
+	mapping.SetName("podinfo-east")
+	f.e.Begin(mapping)
+	mapping.SetResourceVersion("40")
+	f.e.End(mapping, nil)
+	f.write("podinfo-east", "41", nil)
+	if len(f.e.written) != 1 || len(f.e.inFlight) != 0 {
+		t.Errorf("tracked %v (in flight %v); want only the Service's write", f.e.written, f.e.inFlight)
 	}
 }
