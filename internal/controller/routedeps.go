@@ -5,7 +5,6 @@ import (
 	"sync"
 
 	ambv3 "github.com/emissary-ingress/emissary/v3/pkg/api/getambassador.io/v3alpha1"
-	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
@@ -77,12 +76,7 @@ func (d *routeDeps) matters(namespace, service string) bool {
 
 // services passes the events of Services that matter to routes.
 func (d *routeDeps) services() predicate.Predicate {
-	return predicate.NewPredicateFuncs(func(o client.Object) bool {
-		if _, ok := o.(*corev1.Service); !ok {
-			return true
-		}
-		return d.matters(o.GetNamespace(), o.GetName())
-	})
+	return predicate.NewPredicateFuncs(func(o client.Object) bool { return d.matters(o.GetNamespace(), o.GetName()) })
 }
 
 // slices passes the events of EndpointSlices of Services that matter to
