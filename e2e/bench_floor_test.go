@@ -40,15 +40,15 @@ const floorCluster = "floor"
 func (h *benchHarness) writeFloor() time.Duration {
 	h.b.Helper()
 	ctx := context.Background()
+	var list corev1.ServiceList
+	if err := h.east.List(ctx, &list, client.InNamespace(h.ns), client.MatchingLabels(h.exportLabels)); err != nil {
+		h.b.Fatal(err)
+	}
 	var svcs []*corev1.Service
 	var slices []*discoveryv1.EndpointSlice
-	for _, name := range h.services {
-		var svc corev1.Service
-		if err := h.east.Get(ctx, client.ObjectKey{Namespace: h.ns, Name: name}, &svc); err != nil {
-			h.b.Fatal(err)
-		}
-		svcs = append(svcs, &svc)
-		slices = append(slices, h.slices[name])
+	for i := range list.Items {
+		svcs = append(svcs, &list.Items[i])
+		slices = append(slices, h.slices[list.Items[i].Name])
 	}
 	link := mapper.LinkRef{Namespace: h.ctrlNS, Name: "floor", Cluster: floorCluster, Mode: crossmapv1.ModeFlat}
 	objs, mirrored, problems := mapper.Import(mapper.ImportSnapshot{
