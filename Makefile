@@ -40,7 +40,7 @@ bench: tools ## Run the benchmarks and print their figures (BENCH_IDLE=30s for a
 
 .PHONY: bench-smoke
 bench-smoke: tools ## Run the quick benchmarks once, as a check that they still run (CI does).
-	$(GO) test -run '^$$' -bench . -benchtime 1x ./mapper ./ingress/edge
+	$(GO) test -run '^$$' -bench . -benchtime 1x ./mapper ./edge
 	$(GO) test -run '^$$' -bench 'Failover|InitialConvergence|Propagation/services=10$$' -benchtime 1x -timeout 10m ./e2e
 
 .PHONY: lint

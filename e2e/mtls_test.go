@@ -25,8 +25,8 @@ import (
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	"github.com/crossmap/crossmap/edge"
 	"github.com/crossmap/crossmap/ingress"
-	"github.com/crossmap/crossmap/ingress/edge"
 	crossmapv1 "github.com/crossmap/crossmap/internal/api/v1alpha1"
 	"github.com/crossmap/crossmap/internal/controller"
 	"github.com/crossmap/crossmap/internal/pki"

@@ -51,7 +51,7 @@ bench() {
 }
 
 start=$SECONDS
-bench "./mapper ./ingress/edge (5 runs)" -bench . -benchmem -count 5 ./mapper ./ingress/edge
+bench "./mapper ./edge (5 runs)" -bench . -benchmem -count 5 ./mapper ./edge
 bench "./e2e BenchmarkPropagation (3 runs of 100 changes)" -bench Propagation -count 3 -benchtime 100x -timeout 30m ./e2e
 bench "./e2e BenchmarkInitialConvergence (3 runs of 5 Links)" -bench InitialConvergence -count 3 -benchtime 5x -timeout 30m ./e2e
 bench "./e2e BenchmarkController (3 runs: a start, then 100 changes)" -bench 'Controller$' -count 3 -benchtime 100x -timeout 60m ./e2e
@@ -91,7 +91,7 @@ median <"$work/figures.txt" >"$work/medians.txt"
 # The proxy ratio, paired by run: direct and via-edge run next to each
 # other, so the ratio of one run is less disturbed than a ratio of medians.
 awk '
-	$1 == "ingress/edge" && $2 ~ /^ProxyOverhead\// {
+	$1 == "edge" && $2 ~ /^ProxyOverhead\// {
 		split($2, p, "/")
 		val[p[2], $3, $5] = $4
 		if (!($3 in seen)) { seen[$3] = 1; units[++nu] = $3 }
@@ -109,7 +109,7 @@ cpu="$(awk -F': *' '$1 ~ /^model name/ { print $2; exit }' /proc/cpuinfo)"
 echo
 echo "crossmap benchmarks, $(date -u '+%Y-%m-%d %H:%M UTC'), ${elapsed}s"
 echo "machine: $(nproc) cores (nproc), ${cpu:-unknown CPU}, $("$GO" version | sed 's/^go version //')"
-echo "runs:    ./mapper and ./ingress/edge 5 x 1s; ./e2e 3 x (100 changes, 5 Links for InitialConvergence, 20 deaths for Failover), ControllerIdle 1 x $idle"
+echo "runs:    ./mapper and ./edge 5 x 1s; ./e2e 3 x (100 changes, 5 Links for InitialConvergence, 20 deaths for Failover), ControllerIdle 1 x $idle"
 echo "figures: medians over the runs; p50/p99 are per request, change or gateway death within a run"
 echo
 awk '

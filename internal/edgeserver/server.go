@@ -26,7 +26,7 @@ import (
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
-	"github.com/crossmap/crossmap/ingress/edge"
+	"github.com/crossmap/crossmap/edge"
 	"github.com/crossmap/crossmap/internal/controller"
 )
 

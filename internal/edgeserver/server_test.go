@@ -18,7 +18,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
-	"github.com/crossmap/crossmap/ingress/edge"
+	"github.com/crossmap/crossmap/edge"
 	"github.com/crossmap/crossmap/internal/controller"
 	"github.com/crossmap/crossmap/internal/pki"
 	"github.com/crossmap/crossmap/internal/testenv"

@@ -19,7 +19,7 @@ import (
 // proxy adds to a request. `make bench` runs them with the others and
 // prints their medians.
 //
-//	go test ./ingress/edge -run '^$' -bench . -benchmem
+//	go test ./edge -run '^$' -bench . -benchmem
 
 // benchApps is how many applications the routing table holds; each has the
 // four Mappings crossmap leaves for a split with a dev route, so the table
