@@ -7,8 +7,16 @@ import (
 	splitv1alpha2 "github.com/servicemeshinterface/smi-sdk-go/pkg/apis/split/v1alpha2"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"sigs.k8s.io/controller-runtime/pkg/client"
+	"k8s.io/apimachinery/pkg/runtime"
 )
+
+// Object is a rendered API object: the method set of controller-runtime's
+// client.Object, named here because ingress, like mapper, which imports
+// it, imports no client library.
+type Object interface {
+	metav1.Object
+	runtime.Object
+}
 
 // TrafficSplit versions crossmap can write.
 const (
@@ -27,7 +35,7 @@ type SplitBackend struct {
 // integer weights; v1alpha1 carries quantities, where crossmap writes a
 // percent p as p×10 milli-units so that 50/50 reads "500m", as in the
 // Linkerd/Ambassador recipe.
-func TrafficSplit(version string, meta metav1.ObjectMeta, apex string, backends []SplitBackend) (client.Object, error) {
+func TrafficSplit(version string, meta metav1.ObjectMeta, apex string, backends []SplitBackend) (Object, error) {
 	switch version {
 	case TrafficSplitV1alpha2, "":
 		ts := &splitv1alpha2.TrafficSplit{

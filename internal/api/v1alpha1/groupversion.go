@@ -1,25 +1,26 @@
 package v1alpha1
 
 import (
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
-	"sigs.k8s.io/controller-runtime/pkg/scheme"
 )
 
 // GroupVersion is the API group and version of the Link.
 var GroupVersion = schema.GroupVersion{Group: "crossmap.io", Version: "v1alpha1"}
 
 var (
-	schemeBuilder = &scheme.Builder{GroupVersion: GroupVersion}
+	// The scheme builder is apimachinery's, not controller-runtime's: the
+	// pure core (mapper) imports this package for its labels, and imports
+	// no client library (mapper/purity_test.go).
+	schemeBuilder = runtime.NewSchemeBuilder(addKnownTypes)
 
 	// AddToScheme registers the crossmap.io/v1alpha1 types with a scheme.
 	AddToScheme = schemeBuilder.AddToScheme
 )
 
-func init() {
-	schemeBuilder.Register(&Link{}, &LinkList{})
+func addKnownTypes(s *runtime.Scheme) error {
+	s.AddKnownTypes(GroupVersion, &Link{}, &LinkList{})
+	metav1.AddToGroupVersion(s, GroupVersion)
+	return nil
 }
-
-// Ensure the scheme helper keeps the runtime import honest for callers that
-// build their own scheme.
-var _ runtime.Object = &Link{}
