@@ -3,52 +3,32 @@ package edge
 import (
 	"time"
 
-	ambv3 "github.com/emissary-ingress/emissary/v3/pkg/api/getambassador.io/v3alpha1"
+	"github.com/crossmap/crossmap/emissary"
 )
 
 // Emissary's own answers on its listeners: the readiness and liveness
-// probes. Emissary adds a Mapping for each (ir/irambassador.py,
-// IRAmbassador.add_mappings: prefix and rewrite the path, hostname "*",
-// timeout_ms 10000, service diagd at 127.0.0.1:8877), which every Host
-// takes (ir/irhost.py, matches_httpgroup), so they are routes like the
-// others: a request reaches them through a virtual host, over TLS only
-// through the Host its SNI selects, in cleartext subject to the Host's
-// insecure action, and a Mapping with a longer prefix or a higher
-// precedence can shadow them.
+// probes (emissary.BuiltinReady and BuiltinAlive). They are groups like the
+// others (emissary.Groups), which every Host takes, so a request reaches
+// them through a virtual host, over TLS only through the Host its SNI
+// selects, in cleartext subject to the Host's insecure action, and a
+// Mapping with a longer prefix or a higher precedence can shadow them. The
+// Proxy answers them itself.
 const (
-	BuiltinReady = "/ambassador/v0/check_ready"
-	BuiltinAlive = "/ambassador/v0/check_alive"
+	BuiltinReady = emissary.BuiltinReady
+	BuiltinAlive = emissary.BuiltinAlive
 )
 
 // builtinTimeout is the timeout_ms of Emissary's probe Mappings.
 const builtinTimeout = 10 * time.Second
 
-var builtinNames = map[string]string{
-	BuiltinReady: "internal_readiness_probe_mapping",
-	BuiltinAlive: "internal_liveness_probe_mapping",
-}
-
-// addBuiltin adds the group of one of Emissary's probe Mappings. It is
-// kept apart from the user's groups: the Proxy answers it itself.
-func (b *builder) addBuiltin(path string) {
-	sp := &ambv3.MappingSpec{Prefix: path, Hostname: "*"}
-	hdrs, host, _, _ := matchHeaders(sp)
-	headers, _ := valueMatches(hdrs, true) // hostname "*" matches everything
-	g := &group{
-		key:      "builtin " + path,
-		weight:   newRouteWeight(sp, hdrs, nil),
-		host:     host,
-		headers:  headers,
-		labels:   map[string]string{},
-		mappings: []string{builtinNames[path]},
-		builtin:  path,
-	}
-	g.routes = []*route{{
+// builtinRoute is the one route of a probe group: the path, rewritten to
+// itself.
+func builtinRoute(g *group) *route {
+	return &route{
 		group:     g,
 		numerator: 100,
-		path:      pathMatch{kind: pathPrefix, value: path, caseSensitive: true},
-		rewrite:   path,
+		path:      pathMatch{kind: pathPrefix, value: g.Builtin, caseSensitive: true},
+		rewrite:   g.Builtin,
 		timeout:   builtinTimeout,
-	}}
-	b.order = append(b.order, g)
+	}
 }

@@ -17,18 +17,20 @@
 // and requests under way carry on with what they started with.
 //
 // What "the way Emissary would" means, and where each rule comes from
-// (paths are in Emissary 3.10's python/ambassador tree):
+// (paths are in Emissary 3.10's python/ambassador tree). Emissary's rules
+// for reading Mappings and Hosts are package emissary's, which the route
+// role and the status model share; the edge adds the data plane:
 //
-//   - Mappings group by Emissary's group key (ir/irhttpmapping.py,
-//     _group_id); a group's routes split traffic by the cumulative weights
-//     of ir/irbasemappinggroup.py, normalize_weights_in_mappings, computed
-//     with mapper.Shares.
-//   - Groups are ordered by their route weight, highest first
-//     (ir/irhttpmapping.py _route_weight; ir/ir.py ordered_groups), and a
-//     request takes the first route that matches, as in Envoy.
+//   - Mappings group, and groups are weighted and ordered, as
+//     emissary.Groups says: Emissary's group ID (ir/irhttpmapping.py,
+//     _group_id), the cumulative weights of ir/irbasemappinggroup.py
+//     (normalize_weights_in_mappings), and the route weight, highest first
+//     (_route_weight; ir/ir.py ordered_groups). A request takes the first
+//     route that matches, as in Envoy.
 //   - Each Host is an Envoy virtual host; a group's routes go to the Hosts
-//     that accept it (ir/irhost.py matches_httpgroup), and a request is
-//     routed within the virtual host its Host header selects.
+//     that accept it (emissary.Host.Accepts: ir/irhost.py
+//     matches_httpgroup), and a request is routed within the virtual host
+//     its Host header selects.
 //   - Route matches, rewrites and timeouts are those envoy/v3/v3route.py
 //     writes: prefix, path or safe_regex match, header and query parameter
 //     matchers, runtime_fraction, prefix_rewrite, host_rewrite_literal, and

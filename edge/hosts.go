@@ -8,19 +8,17 @@ import (
 	"strings"
 
 	ambv3 "github.com/emissary-ingress/emissary/v3/pkg/api/getambassador.io/v3alpha1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/crossmap/crossmap/emissary"
 )
 
 // host is an Emissary Host as the edge uses it: one Envoy virtual host.
 type host struct {
 	name     string // namespace/name, or "default-host"
 	hostname string // a DNS glob; "*" when the Host gives none
-	// selector is the Host's mappingSelector.matchLabels; hasSelector is
-	// false when the Host has no mappingSelector (nor the deprecated
-	// selector), which is not the same as one with no labels.
-	selector    map[string]string
-	hasSelector bool
-	routes      []*route // the routes of the groups the Host accepts, in order
+	// bind is the Host as Mapping binding sees it.
+	bind   emissary.Host
+	routes []*route // the routes of the groups the Host accepts, in order
 	// insecure is requestPolicy.insecure.action, what a cleartext request
 	// gets: Route, Redirect (to https) or Reject. The secure action is
 	// always Route (ir/irhost.py, IRHost.setup).
@@ -38,157 +36,26 @@ const (
 )
 
 // defaultHost is the Host Emissary makes up when the installation has none
-// (ir/irhost.py, HostFactory.finalize): hostname "*", no mappingSelector,
-// cleartext routed.
+// (emissary.DefaultHost), cleartext routed.
 func defaultHost() *host {
-	return &host{name: "default-host", hostname: "*", insecure: actionRoute}
+	d := emissary.DefaultHost()
+	return &host{name: d.Name, hostname: d.Hostname, bind: d, insecure: actionRoute}
 }
 
 // newHost reads h.
 func newHost(h *ambv3.Host) *host {
-	out := &host{name: objectName(h.Namespace, h.Name), hostname: "*", insecure: actionRedirect}
-	if h.Spec == nil {
-		return out
-	}
-	// ir/irhost.py, IRHost.setup: hostname defaults to "*"; the
-	// deprecated selector stands in for a missing mappingSelector; the
-	// insecure action defaults to Redirect.
-	out.hostname = cmp.Or(h.Spec.Hostname, "*")
-	if rp := h.Spec.RequestPolicy; rp != nil && rp.Insecure.Action != "" {
-		out.insecure = rp.Insecure.Action
-	}
-	sel := h.Spec.MappingSelector
-	if !selectorSet(sel) {
-		sel = h.Spec.DeprecatedSelector
-	}
-	if selectorSet(sel) {
-		out.hasSelector = true
-		out.selector = sel.MatchLabels
+	bind := emissary.HostOf(h)
+	out := &host{name: bind.Name, hostname: bind.Hostname, bind: bind, insecure: actionRedirect}
+	// ir/irhost.py, IRHost.setup: the insecure action defaults to
+	// Redirect.
+	if h.Spec != nil && h.Spec.RequestPolicy != nil && h.Spec.RequestPolicy.Insecure.Action != "" {
+		out.insecure = h.Spec.RequestPolicy.Insecure.Action
 	}
 	return out
 }
 
-// selectorSet reports whether Emissary sees a selector at all: Python
-// treats an empty dict as false, and an empty matchLabels is dropped from
-// the JSON Emissary reads, so {} and {matchLabels: {}} are no selector.
-// Emissary ignores matchExpressions, but a selector with only
-// matchExpressions is still a (match-everything) selector.
-func selectorSet(sel *metav1.LabelSelector) bool {
-	return sel != nil && (len(sel.MatchLabels) > 0 || len(sel.MatchExpressions) > 0)
-}
-
-// accepts is Emissary's IRHost.matches_httpgroup (ir/irhost.py) with strict
-// label selectors (the 3.x default): the Host takes a group when
-//
-//   - it has a mappingSelector and the group a hostname: both must match;
-//   - only a mappingSelector: the group's labels must meet it;
-//   - only the group has a hostname: the globs must overlap;
-//   - neither: never. A Mapping without hostname binds only to Hosts that
-//     select it by label.
-//
-// A host_regex hostname counts as matching every Host, and Emissary's own
-// probe Mappings go to every Host.
-func (h *host) accepts(g *group) bool {
-	if g.builtin != "" {
-		// "The synthetic Mappings for diagnostics, readiness, and
-		// liveness probes always match all Hosts."
-		return true
-	}
-	hasHostname, hostMatch := false, false
-	switch {
-	case g.hostRegex:
-		hasHostname, hostMatch = true, true
-	case g.host != "":
-		hasHostname, hostMatch = true, hostglobMatches(h.hostname, g.host)
-	}
-	selMatch := h.hasSelector && selectorMatches(h.selector, g.labels)
-	switch {
-	case h.hasSelector && hasHostname:
-		return hostMatch && selMatch
-	case h.hasSelector:
-		return selMatch
-	case hasHostname:
-		return hostMatch
-	}
-	return false
-}
-
-// selectorMatches is Emissary's selector_matches (ir/irutils.py) with strict
-// selectors: every matchLabels entry must be among labels. No matchLabels
-// matches everything.
-func selectorMatches(match, labels map[string]string) bool {
-	for k, v := range match {
-		if got, ok := labels[k]; !ok || got != v {
-			return false
-		}
-	}
-	return true
-}
-
-// hostglobMatches is Emissary's hostglob_matches (ir/irutils.py): whether
-// some hostname could match both DNS globs. A "*" may stand only at the
-// start or the end of a glob, and never matches the empty string.
-func hostglobMatches(g1, g2 string) bool {
-	if g1 == g2 || g1 == "*" || g2 == "*" {
-		return true
-	}
-	if g1 == "" || g2 == "" || g1[0] == '.' || g2[0] == '.' {
-		return false
-	}
-	g1start, g1end := g1[0] == '*', g1[len(g1)-1] == '*'
-	g2start, g2end := g2[0] == '*', g2[len(g2)-1] == '*'
-	if (g1start && g1end) || (g2start && g2end) {
-		return g1 == g2
-	}
-	if !(g1start || g1end || g2start || g2end) {
-		return false
-	}
-	if (g1start && g2end) || (g2start && g1end) {
-		return true
-	}
-	switch {
-	case g1start:
-		return hostglobMatchesStart(g1, g2, g2start)
-	case g2start:
-		return hostglobMatchesStart(g2, g1, g1start)
-	case g1end:
-		return hostglobMatchesEnd(g1, g2, g2end)
-	default: // g2end
-		return hostglobMatchesEnd(g2, g1, g1end)
-	}
-}
-
-// hostglobMatchesStart has g1 starting with "*" (hostglob_matches_start).
-// Lengths are in bytes where Python counts code points; hostnames are
-// ASCII, and for the rest only the comparison of lengths matters.
-func hostglobMatchesStart(g1, g2 string, g2start bool) bool {
-	g1match, g2match := g1[1:], g2
-	if g2start {
-		g2match = g2[1:]
-	}
-	if len(g1) > len(g2match) {
-		if !g2start {
-			return false
-		}
-		g1match, g2match = g2[1:], g1[1:]
-	}
-	return strings.HasSuffix(g2match, g1match)
-}
-
-// hostglobMatchesEnd has g1 ending with "*" (hostglob_matches_end).
-func hostglobMatchesEnd(g1, g2 string, g2end bool) bool {
-	g1match, g2match := g1[:len(g1)-1], g2
-	if g2end {
-		g2match = g2[:len(g2)-1]
-	}
-	if len(g1) > len(g2match) {
-		if !g2end {
-			return false
-		}
-		g1match, g2match = g2[:len(g2)-1], g1[:len(g1)-1]
-	}
-	return strings.HasPrefix(g2match, g1match)
-}
+// accepts is emissary.Host.Accepts: whether the Host takes the group.
+func (h *host) accepts(g *group) bool { return h.bind.Accepts(g.Group) }
 
 // vhosts is the set of Envoy virtual hosts, one per distinct Host
 // hostname, and picks one for a request the way Envoy does

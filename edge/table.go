@@ -6,7 +6,6 @@ import (
 	"maps"
 	"net/http"
 	"net/url"
-	"regexp"
 	"slices"
 	"strings"
 	"time"
@@ -15,7 +14,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
 
-	"github.com/crossmap/crossmap/mapper"
+	"github.com/crossmap/crossmap/emissary"
 )
 
 // Input is the snapshot the table is built from: the objects of one
@@ -144,54 +143,34 @@ type route struct {
 	origin     *Origin
 }
 
-// group is an Emissary mapping group (IRHTTPMappingGroup).
+// group is an Emissary mapping group (emissary.Group) with its Envoy
+// matchers and routes.
 type group struct {
-	key       string
-	weight    routeWeight
-	core      map[string]string // the first Mapping's core fields
-	host      string            // hostname glob for Host association; "" when none
-	hostRegex bool
-	kind      pathKind // from the first Mapping: the group's prefix_regex / prefix_exact
-	headers   []valueMatch
-	query     []valueMatch
-	redirect  string // the host_redirect Mapping, which makes the group route nothing
-	members   []*member
-	labels    map[string]string // the members' labels, merged
-	routes    []*route
-	mappings  []string // every Mapping that joined, for problems
-	builtin   string   // BuiltinReady or BuiltinAlive: one of Emissary's own Mappings
-}
-
-// member is a Mapping that routes in its group.
-type member struct {
-	m      *ambv3.Mapping
-	name   string
-	qs     []kv
-	re     *regexp.Regexp // prefix_regex
-	weight *int
+	*emissary.Group
+	kind    pathKind // from the first Mapping: the group's prefix_regex / prefix_exact
+	headers []valueMatch
+	query   []valueMatch
+	routes  []*route
 }
 
 // Build turns a snapshot into a routing table, and reports what it cannot
 // route as Emissary would. It never fails: a Mapping it cannot use is
 // reported and left out. The problems are sorted.
 func Build(in Input) (*Table, []Problem) {
-	b := builder{groups: map[string]*group{}, origins: map[string]originResult{}}
+	b := builder{origins: map[string]originResult{}}
 	ids := in.AmbassadorID
 	if len(ids) == 0 {
 		ids = []string{"default"}
 	}
-	ours := func(aid ambv3.AmbassadorID) bool {
-		return slices.ContainsFunc(ids, aid.Matches)
-	}
 
 	// Hosts, in namespace/name order.
 	hosts := slices.DeleteFunc(slices.Clone(in.Hosts), func(h *ambv3.Host) bool {
-		return h == nil || !ours(hostID(h))
+		return h == nil || !emissary.Served(hostID(h), ids)
 	})
 	slices.SortFunc(hosts, func(a, b *ambv3.Host) int {
 		return cmp.Or(cmp.Compare(a.Namespace, b.Namespace), cmp.Compare(a.Name, b.Name))
 	})
-	ctxs, secrets := newContextIndex(in.TLSContexts, ours), newSecretIndex(in.Secrets)
+	ctxs, secrets := newContextIndex(in.TLSContexts, func(aid ambv3.AmbassadorID) bool { return emissary.Served(aid, ids) }), newSecretIndex(in.Secrets)
 	var installed []*host
 	for _, h := range hosts {
 		ih := newHost(h)
@@ -205,35 +184,24 @@ func Build(in Input) (*Table, []Problem) {
 	}
 	chains := b.newTLSChains(vhostList)
 
-	// Emissary's own Mappings for its readiness and liveness probes
-	// (ir/irambassador.py, add_mappings), which every Host takes.
-	b.addBuiltin(BuiltinReady)
-	b.addBuiltin(BuiltinAlive)
-
-	// Mappings, in namespace/name order: the order Emissary is assumed
-	// to add them to groups in.
-	mappings := slices.DeleteFunc(slices.Clone(in.Mappings), func(m *ambv3.Mapping) bool {
-		return m == nil || !ours(m.Spec.AmbassadorID)
-	})
-	slices.SortFunc(mappings, func(a, b *ambv3.Mapping) int {
-		return cmp.Or(cmp.Compare(a.Namespace, b.Namespace), cmp.Compare(a.Name, b.Name))
-	})
-	for _, m := range mappings {
-		b.add(m, installed)
+	// Mappings the edge cannot route at all are left out before they are
+	// grouped; Emissary's rules (emissary.Groups) do the rest, and give
+	// the groups in route order, Emissary's own probe Mappings included.
+	var admitted []*ambv3.Mapping
+	for _, m := range in.Mappings {
+		if m != nil && emissary.Served(m.Spec.AmbassadorID, ids) && b.admit(m) {
+			admitted = append(admitted, m)
+		}
 	}
-
+	groups, rejected := emissary.Groups(emissary.Input{Mappings: admitted, Hosts: hosts, AmbassadorID: ids})
+	for _, r := range rejected {
+		b.problem(r.Mapping, r.Field, "%s", r.Message)
+	}
 	svcs := newServices(in.Services, in.Slices)
-	for _, g := range b.order {
-		b.finalize(g, svcs, ctxs, secrets)
+	ordered := make([]*group, len(groups))
+	for i, eg := range groups {
+		ordered[i] = b.finalize(eg, svcs, ctxs, secrets)
 	}
-
-	// ir.py, ordered_groups: reversed(sorted(groups, key=group_weight)).
-	// The sort is stable, so groups with equal weights come out in the
-	// reverse of the order they were made in: here, the group whose first
-	// Mapping sorts last by namespace/name comes first.
-	ordered := slices.Clone(b.order)
-	slices.SortStableFunc(ordered, func(a, b *group) int { return compareWeights(a.weight, b.weight) })
-	slices.Reverse(ordered)
 
 	served := map[*group]bool{}
 	for _, h := range vhostList {
@@ -244,8 +212,8 @@ func Build(in Input) (*Table, []Problem) {
 			}
 		}
 	}
-	for _, g := range b.order {
-		if len(g.routes) > 0 && !served[g] && g.builtin == "" {
+	for _, g := range ordered {
+		if len(g.routes) > 0 && !served[g] && g.Builtin == "" {
 			for _, r := range g.routes {
 				b.problem(r.mapping, "", "%s", noHostMessage(g, len(installed) == 0))
 			}
@@ -255,7 +223,7 @@ func Build(in Input) (*Table, []Problem) {
 	chains.finish()
 	t := &Table{vhosts: newVhosts(vhostList), chains: chains}
 	seen := map[*Origin]bool{}
-	for _, g := range b.order {
+	for _, g := range ordered {
 		for _, r := range g.routes {
 			if o := r.origin; o != nil && o.config != nil && !seen[o] {
 				seen[o] = true
@@ -290,12 +258,12 @@ func (t *Table) Certificates() []Certificate {
 
 func noHostMessage(g *group, defaultOnly bool) string {
 	switch {
-	case defaultOnly && g.host == "" && !g.hostRegex:
+	case defaultOnly && g.Host == "" && !g.HostRegex:
 		return "no Host serves it: the installation has no Host, and Emissary's default Host (hostname \"*\", no mappingSelector) takes only Mappings with a hostname; add hostname: \"*\""
-	case g.host == "" && !g.hostRegex:
+	case g.Host == "" && !g.HostRegex:
 		return "no Host serves it: a Mapping without hostname binds only to Hosts whose mappingSelector its labels meet"
 	}
-	return fmt.Sprintf("no Host serves it: no Host's hostname matches %q with a mappingSelector its labels meet", g.host)
+	return fmt.Sprintf("no Host serves it: no Host's hostname matches %q with a mappingSelector its labels meet", g.Host)
 }
 
 func hostID(h *ambv3.Host) ambv3.AmbassadorID {
@@ -305,10 +273,8 @@ func hostID(h *ambv3.Host) ambv3.AmbassadorID {
 	return h.Spec.AmbassadorID
 }
 
-// builder accumulates groups and problems.
+// builder accumulates problems, origins and certificates.
 type builder struct {
-	groups       map[string]*group
-	order        []*group // in the order they were made
 	problems     []Problem
 	origins      map[string]originResult // by the name a Mapping's tls gives
 	certificates []Certificate
@@ -355,100 +321,43 @@ func (b *builder) dedupeHosts(hosts []*host) []*host {
 	return out
 }
 
-// add puts a Mapping in its group, as IRHTTPMapping's setup and
-// IRHTTPMappingGroup.add_mapping would.
-func (b *builder) add(m *ambv3.Mapping, hosts []*host) {
+// admit reports whether the edge can route m at all, and reports what it
+// cannot do: a load_balancer it rejects, or a regex that Envoy would
+// refuse the whole configuration for (the edge leaves out just the
+// Mapping). Fields it does not implement are reported and routed without.
+func (b *builder) admit(m *ambv3.Mapping) bool {
 	name := objectName(m.Namespace, m.Name)
 	sp := &m.Spec
 	fc := checkFields(m)
 	b.problems = append(b.problems, fc.problems...)
 	if fc.rejected != "" {
 		b.problem(name, "load_balancer", "%s", fc.rejected)
-		return
+		return false
 	}
-	hdrs, host, hostRegex, deferred := matchHeaders(sp)
-	if deferred != "" {
-		b.problem(name, "", "Emissary rejects the Mapping: %s", deferred)
-		return
+	match := emissary.MatchOf(sp)
+	if match.Deferred != "" {
+		return true // emissary.Groups rejects it, and says why
 	}
-	qs := matchQuery(sp)
-
-	// Envoy rejects a configuration with an invalid regex as a whole;
-	// the edge leaves out just the Mapping.
-	mem := &member{m: m, name: name, qs: qs, weight: sp.Weight}
 	if sp.PrefixRegex != nil && *sp.PrefixRegex {
-		re, err := fullMatch(sp.Prefix)
-		if err != nil {
+		if _, err := fullMatch(sp.Prefix); err != nil {
 			b.problem(name, "prefix", "prefix_regex %q is not a valid RE2 regex (%v); Envoy would refuse the configuration, the dev edge leaves the Mapping out", sp.Prefix, err)
-			return
+			return false
 		}
-		mem.re = re
 	}
-	headers, err := valueMatches(hdrs, true)
+	_, err := valueMatches(match.Headers, true)
 	if err == nil {
-		_, err = valueMatches(qs, false)
+		_, err = valueMatches(match.Query, false)
 	}
 	if err != nil {
 		b.problem(name, "", "%v; Envoy would refuse the configuration, the dev edge leaves the Mapping out", err)
-		return
+		return false
 	}
-
-	key := groupKey(sp, m.Labels, hdrs, qs, host, hosts)
-	core := coreFields(sp, hdrs)
-	g, ok := b.groups[key]
-	if !ok {
-		g = &group{
-			key:       key,
-			weight:    newRouteWeight(sp, hdrs, qs),
-			core:      core,
-			host:      host,
-			hostRegex: hostRegex,
-			headers:   headers,
-			labels:    map[string]string{},
-		}
-		switch {
-		case sp.PrefixRegex != nil && *sp.PrefixRegex:
-			g.kind = pathRegex
-		case sp.PrefixExact != nil && *sp.PrefixExact:
-			g.kind = pathExact
-		}
-		b.groups[key] = g
-		b.order = append(b.order, g)
-	}
-	if bad := coreMismatch(g.core, core); len(bad) > 0 {
-		b.problem(name, "", "Emissary rejects the Mapping from the group of %s: mismatched %s; Mappings in one group (same prefix, headers, query parameters, precedence) must agree on these fields", g.mappings[0], strings.Join(bad, ", "))
-		return
-	}
-	g.mappings = append(g.mappings, name)
-
-	switch {
-	case fc.shadow:
-		// Reported by checkFields. Emissary keeps a shadow apart from the
-		// group's Mappings: it mirrors their requests and takes none.
-	case fc.redirect:
-		switch {
-		case g.redirect != "":
-			b.problem(name, "host_redirect", "Emissary rejects a second host_redirect Mapping in the group of %s", g.redirect)
-		case len(g.members) > 0:
-			b.problem(name, "host_redirect", "Emissary rejects a host_redirect Mapping in a group that already has Mappings without host_redirect (%s)", g.members[0].name)
-		default:
-			g.redirect = name
-		}
-	default:
-		if g.redirect != "" {
-			b.problem(name, "", "Emissary rejects the Mapping: its group already has the host_redirect Mapping %s, which the dev edge does not route", g.redirect)
-			return
-		}
-		g.members = append(g.members, mem)
-		if w := newRouteWeight(sp, hdrs, qs); compareWeights(w, g.weight) > 0 {
-			g.weight = w
-		}
-	}
+	return true
 }
 
 // valueMatches builds the Envoy matchers for headers (hostGlob: an exact
 // :authority is a glob) or query parameters.
-func valueMatches(kvs []kv, hostGlob bool) ([]valueMatch, error) {
+func valueMatches(kvs []emissary.KV, hostGlob bool) ([]valueMatch, error) {
 	var out []valueMatch
 	for _, h := range kvs {
 		vm := valueMatch{name: h.Name, value: h.Value}
@@ -476,86 +385,79 @@ func valueMatches(kvs []kv, hostGlob bool) ([]valueMatch, error) {
 	return out, nil
 }
 
-// finalize is IRHTTPMappingGroup.finalize and V3Route: it weighs the
-// group's Mappings and makes their routes.
-func (b *builder) finalize(g *group, svcs services, ctxs contextIndex, secrets secretIndex) {
-	if g.redirect != "" || len(g.members) == 0 || g.builtin != "" {
-		return
+// finalize is the rest of IRHTTPMappingGroup.finalize, and V3Route: it
+// makes the Envoy routes of a group emissary.Groups formed and weighed.
+func (b *builder) finalize(eg *emissary.Group, svcs services, ctxs contextIndex, secrets secretIndex) *group {
+	g := &group{Group: eg}
+	g.headers, _ = valueMatches(eg.Match.Headers, true) // compiled once already in admit
+	switch sp := &eg.First.Spec; {
+	case sp.PrefixRegex != nil && *sp.PrefixRegex:
+		g.kind = pathRegex
+	case sp.PrefixExact != nil && *sp.PrefixExact:
+		g.kind = pathExact
 	}
-	// Flattened group settings: the members' labels (for Host
-	// association) and add_request_headers merge, later Mappings winning;
-	// case_sensitive and query_parameters are the last Mapping's that has
-	// them. Members of a group have equal route weights, so finalize's
-	// sort by route weight keeps the order they were added in.
+	if eg.Builtin != "" {
+		g.routes = []*route{builtinRoute(g)}
+		return g
+	}
+	if eg.Redirect != "" || len(eg.Members) == 0 {
+		return g
+	}
+	if eg.Err != nil {
+		for _, mem := range eg.Members {
+			b.problem(mem.Name, "weight", "%s; Emissary rejects the group (%s), the dev edge routes none of it", strings.TrimPrefix(eg.Err.Error(), emissary.ErrInvalidGroup.Error()+": "), strings.Join(eg.Mappings, ", "))
+		}
+		return g
+	}
+	// Flattened group settings: add_request_headers merge, later Mappings
+	// winning; case_sensitive is the last Mapping's that has it (the
+	// labels and query parameters are emissary.Groups'). Members of a
+	// group have equal route weights, so finalize's sort by route weight
+	// keeps the order they were added in.
 	var addHeaders map[string]ambv3.AddedHeader
 	var groupCase *bool
-	for _, mem := range g.members {
-		maps.Copy(g.labels, mem.m.Labels)
-		if h := mem.m.Spec.AddRequestHeaders; h != nil {
+	for _, name := range eg.Mappings {
+		i := slices.IndexFunc(eg.Members, func(mem *emissary.Member) bool { return mem.Name == name })
+		if i < 0 {
+			continue
+		}
+		sp := &eg.Members[i].Mapping.Spec
+		if h := sp.AddRequestHeaders; h != nil {
 			if addHeaders == nil {
 				addHeaders = map[string]ambv3.AddedHeader{}
 			}
 			maps.Copy(addHeaders, *h)
 		}
-		if c := mem.m.Spec.CaseSensitive; c != nil {
+		if c := sp.CaseSensitive; c != nil {
 			groupCase = c
 		}
 	}
-	last := g.members[len(g.members)-1]
-	g.query, _ = valueMatches(last.qs, false) // compiled once already in add
+	g.query, _ = valueMatches(eg.Query, false) // compiled once already in admit
 	var added []AddedHeader
 	for _, k := range slices.Sorted(maps.Keys(addHeaders)) {
 		h := addHeaders[k]
 		added = append(added, AddedHeader{Name: k, Value: h.Value, Append: h.Append == nil || *h.Append})
 	}
 
-	// normalize_weights_in_mappings, through mapper.Shares.
-	gm := make([]mapper.GroupMember, len(g.members))
-	for i, mem := range g.members {
-		gm[i] = mapper.GroupMember{Name: mem.name, Weight: mem.weight}
-	}
-	shares, err := mapper.Shares(gm)
-	if err != nil {
-		for _, mem := range g.members {
-			b.problem(mem.name, "weight", "%s; Emissary rejects the group (%s), the dev edge routes none of it", strings.TrimPrefix(err.Error(), mapper.ErrInvalidGroup.Error()+": "), strings.Join(g.mappings, ", "))
-		}
-		return
-	}
-	// Envoy routes: weighted members first, then weightless ones, each in
-	// the order added; each matches the draws below its cumulative
-	// numerator that earlier routes did not take. Shares gives how many
-	// each takes, so the numerators are their running sums in that order.
-	order := make([]int, 0, len(g.members))
-	for i, mem := range g.members {
-		if mem.weight != nil || len(g.members) == 1 {
-			order = append(order, i)
-		}
-	}
-	for i, mem := range g.members {
-		if mem.weight == nil && len(g.members) > 1 {
-			order = append(order, i)
-		}
-	}
-	cum := 0
-	for _, i := range order {
-		mem := g.members[i]
-		cum += shares[i]
-		sp := &mem.m.Spec
+	// The members come in the order of their Envoy routes, each with the
+	// cumulative numerator of its runtime_fraction.
+	for _, mem := range eg.Members {
+		sp := &mem.Mapping.Spec
 		rt := &route{
 			group:     g,
-			mapping:   mem.name,
-			numerator: cum,
-			path:      pathMatch{kind: g.kind, value: sp.Prefix, re: mem.re, caseSensitive: true},
+			mapping:   mem.Name,
+			numerator: mem.Numerator,
+			path:      pathMatch{kind: g.kind, value: sp.Prefix, caseSensitive: true},
 			rewrite:   "/",
 			hostRw:    sp.HostRewrite,
 			timeout:   DefaultTimeout,
 		}
-		if g.kind == pathRegex && rt.path.re == nil {
+		if g.kind == pathRegex {
 			// A member that does not say prefix_regex in a regex group:
 			// its prefix is still matched as the group's regex.
 			re, err := fullMatch(sp.Prefix)
 			if err != nil {
-				b.problem(mem.name, "prefix", "the group's prefix_regex %q is not a valid RE2 regex (%v); the dev edge leaves the Mapping out", sp.Prefix, err)
+				b.problem(mem.Name, "prefix", "the group's prefix_regex %q is not a valid RE2 regex (%v); the dev edge leaves the Mapping out", sp.Prefix, err)
 				continue
 			}
 			rt.path.re = re
@@ -575,9 +477,9 @@ func (b *builder) finalize(g *group, svcs services, ctxs contextIndex, secrets s
 		if sp.Timeout != nil {
 			rt.timeout = sp.Timeout.Duration
 		}
-		be, problem := svcs.resolve(sp.Service, mem.m.Namespace)
+		be, problem := svcs.resolve(sp.Service, mem.Mapping.Namespace)
 		if problem != "" {
-			b.problem(mem.name, "service", "%s", problem)
+			b.problem(mem.Name, "service", "%s", problem)
 		}
 		rt.backend = be
 		rt.addHeaders = added
@@ -587,12 +489,13 @@ func (b *builder) finalize(g *group, svcs services, ctxs contextIndex, secrets s
 		if sp.TLS != "" {
 			o, problems := b.origin(sp.TLS, ctxs, secrets)
 			for _, msg := range problems {
-				b.problem(mem.name, "tls", "%s", msg)
+				b.problem(mem.Name, "tls", "%s", msg)
 			}
 			rt.origin = o
 		}
 		g.routes = append(g.routes, rt)
 	}
+	return g
 }
 
 // Route picks the route for r, as Envoy would with draw as the request's
@@ -690,7 +593,7 @@ func (rt *route) target(path string, n int) *Target {
 		Timeout:   rt.timeout,
 		Headers:   rt.addHeaders,
 		Origin:    rt.origin,
-		Builtin:   rt.group.builtin,
+		Builtin:   rt.group.Builtin,
 	}
 	if rt.origin != nil {
 		t.Scheme = "https"
@@ -704,3 +607,58 @@ func (rt *route) target(path string, n int) *Target {
 }
 
 func objectName(namespace, name string) string { return namespace + "/" + name }
+
+// RouteView is one Envoy route of a Table, as Routes lists it: read-only,
+// for tests that compare the table with Emissary's compiler and with the
+// shares /status reports.
+type RouteView struct {
+	// VirtualHost is the Host whose virtual host holds the route
+	// (namespace/name, or "default-host").
+	VirtualHost string
+	// Mapping is the Mapping's namespace/name; for Emissary's own probe
+	// Mappings, their internal name.
+	Mapping string
+	// Group is the group's ID text (emissary.GroupKey).
+	Group string
+	// Share is the Mapping's share of its group's requests, in percent,
+	// and Numerator its cumulative runtime_fraction numerator.
+	Share, Numerator int
+	// Builtin is emissary.BuiltinReady or BuiltinAlive for Emissary's own
+	// probe routes.
+	Builtin string
+}
+
+// Routes lists the table's routes in the order a request meets them: each
+// virtual host of the cleartext listener (every Host's; a TLS chain holds
+// the same routes for its Hosts), in Host order, and within it the routes
+// in Emissary's route order (emissary.Groups).
+func (t *Table) Routes() []RouteView {
+	if t == nil {
+		return nil
+	}
+	var hosts []*host
+	if t.vhosts.any != nil {
+		hosts = append(hosts, t.vhosts.any)
+	}
+	for _, h := range t.vhosts.exact {
+		hosts = append(hosts, h)
+	}
+	hosts = append(append(hosts, t.vhosts.suffixes...), t.vhosts.prefixes...)
+	slices.SortFunc(hosts, func(a, b *host) int { return cmp.Compare(a.name, b.name) })
+	var out []RouteView
+	for _, h := range hosts {
+		prev := 0
+		var group *group
+		for _, rt := range h.routes {
+			if rt.group != group {
+				group, prev = rt.group, 0
+			}
+			out = append(out, RouteView{
+				VirtualHost: h.name, Mapping: cmp.Or(rt.mapping, rt.group.Mappings[0]), Group: rt.group.Key,
+				Share: rt.numerator - prev, Numerator: rt.numerator, Builtin: rt.group.Builtin,
+			})
+			prev = rt.numerator
+		}
+	}
+	return out
+}

@@ -1,8 +1,7 @@
 package edge
 
 import (
-	"crypto/sha1"
-	"encoding/hex"
+	"fmt"
 	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
@@ -42,136 +41,6 @@ func counts(t *testing.T, tbl *Table, method, rawURL string, hdr ...string) map[
 		out[routeTo(t, tbl, method, rawURL, d, hdr...)]++
 	}
 	return out
-}
-
-// TestGroupKeyMatchesEmissary checks that the group key hashes to the group
-// IDs Emissary's own tests expect.
-func TestGroupKeyMatchesEmissary(t *testing.T) {
-	fooHost := hostObj("foo-host", "foo.example.com", map[string]string{"host": "foo"})
-	barHost := hostObj("bar-host", "bar.example.com", map[string]string{"host": "bar"})
-	starFoo := hostObj("foo-host", "foo.example.com", map[string]string{"service": "star"})
-	starBar := hostObj("bar-host", "bar.example.com", map[string]string{"service": "star"})
-	noHostname := spec(func(s *ambv3.MappingSpec) { s.Hostname = "" })
-
-	for _, tc := range []struct {
-		name    string
-		source  string
-		hosts   []*ambv3.Host
-		mapping *ambv3.Mapping
-		want    string
-	}{{
-		name:    "plain prefix",
-		source:  "python/tests/unit/test_cache.py, check_group (Mapping prefix /foo/, group 3644d75e…)",
-		mapping: mapping("mapping1", "/foo/", "service1", noHostname),
-		want:    "3644d75eb336f323bec43e48d4cfd8a950157607",
-	}, {
-		name:    "mappingSelector labels join the key when there is no hostname",
-		source:  "python/tests/unit/testdata/canary_groups/mapping_selector_{in,out}.yaml",
-		hosts:   []*ambv3.Host{fooHost, barHost},
-		mapping: mapping("star-backend-foo", "/test/", "star", noHostname, labels("host", "foo")),
-		want:    "3d04d59d417131b3e4b017d21216c109eda6ab65",
-	}, {
-		name:    "mappingSelector labels, other Host",
-		source:  "python/tests/unit/testdata/canary_groups/mapping_selector_{in,out}.yaml",
-		hosts:   []*ambv3.Host{fooHost, barHost},
-		mapping: mapping("star-backend-bar", "/test/", "star", noHostname, labels("host", "bar")),
-		want:    "22b4856cf2489452367a139b4d5dd7f5112e400b",
-	}, {
-		name:    "irrelevant labels do not count",
-		source:  "python/tests/unit/testdata/canary_groups/mapping_selector_irrelevant_labels_{in,out}.yaml",
-		hosts:   []*ambv3.Host{fooHost},
-		mapping: mapping("star-test-backend-foo", "/test/", "star-test", noHostname, weight(10), labels("host", "foo", "irrelevant-label", "2")),
-		want:    "3d04d59d417131b3e4b017d21216c109eda6ab65",
-	}, {
-		name:    "hostname replaces the labels",
-		source:  "python/tests/unit/testdata/canary_groups/mapping_selector_and_hostname_{in,out}.yaml",
-		hosts:   []*ambv3.Host{fooHost, barHost},
-		mapping: mapping("star-backend-foo", "/test/", "star", hostname("foo.example.com"), labels("host", "foo")),
-		want:    "1a5a176cc92a69ab669ac332644324fe7813e889",
-	}, {
-		name:    "deprecated host",
-		source:  "python/tests/unit/testdata/canary_groups/mapping_selector_and_host_{in,out}.yaml",
-		hosts:   []*ambv3.Host{fooHost, barHost},
-		mapping: mapping("star-backend-bar", "/test/", "star", noHostname, spec(func(s *ambv3.MappingSpec) { s.DeprecatedHost = "bar.example.com" }), labels("host", "bar")),
-		want:    "71cf9a8de7cec920d057da6ae1a1d304dc599a05",
-	}, {
-		name:    "exact :authority header",
-		source:  "python/tests/unit/testdata/canary_groups/mapping_selector_and_authority_{in,out}.yaml",
-		hosts:   []*ambv3.Host{fooHost, barHost},
-		mapping: mapping("star-backend-foo", "/test/", "star", noHostname, headers(":authority", "foo.example.com"), labels("host", "foo")),
-		want:    "1a5a176cc92a69ab669ac332644324fe7813e889",
-	}, {
-		name:    "selected by two Hosts",
-		source:  "python/tests/unit/testdata/canary_groups/mapping_selector_to_multiple_hosts_{in,out}.yaml",
-		hosts:   []*ambv3.Host{starBar, starFoo},
-		mapping: mapping("star-backend", "/test/", "star", noHostname, labels("service", "star")),
-		want:    "75dd21c08e54514a335bf2d46a0ece5cbf738b0d",
-	}} {
-		t.Run(tc.name, func(t *testing.T) {
-			var hosts []*host
-			for _, h := range tc.hosts {
-				hosts = append(hosts, newHost(h))
-			}
-			sp := &tc.mapping.Spec
-			hdrs, host, _, _ := matchHeaders(sp)
-			key := groupKey(sp, tc.mapping.Labels, hdrs, matchQuery(sp), host, hosts)
-			sum := sha1.Sum([]byte(key))
-			if got := hex.EncodeToString(sum[:]); got != tc.want {
-				t.Errorf("group ID of %q = %s, want %s (%s)", key, got, tc.want, tc.source)
-			}
-		})
-	}
-}
-
-// TestHostglobMatches is Emissary's own table
-// (python/tests/unit/test_hostglob_matches.py), both ways round.
-func TestHostglobMatches(t *testing.T) {
-	for _, tc := range []struct {
-		a, b string
-		want bool
-	}{
-		{"a.example.com", "a.example.com", true},
-		{"a.example.com", "b.example.com", false},
-		{"*", "foo.example.com", true},
-		{"*.example.com", "a.example.com", true},
-		{"*example.com", "b.example.com", true},
-		{"*example.com", ".example.com", false},
-		{"foo.example*", "foo.example.com.", true},
-		{"*example.com", "example.com", false},
-		{"*ple.com", "b.example.com", true},
-		{"*.example.com", "a.example.org", false},
-		{"*example.com", "a.example.org", false},
-		{"*ple.com", "a.example.org", false},
-		{"a.example.*", "a.example.com", true},
-		{"a.example*", "a.example.com", true},
-		{"a.exa*", "a.example.com", true},
-		{"a.example.*", "a.example.org", true},
-		{"a.example.*", "b.example.com", false},
-		{"a.example*", "b.example.com", false},
-		{"a.exa*", "b.example.com", false},
-		{"a.*.com", "a.example.com", false},
-		{"*.com", "a.example.com", true},
-		{"*.com", "a.example.org", false},
-		{"*.example.com", "*.example.com", true},
-		{"*example.com", "*.example.com", true},
-		{"*.example.com", "a.example.*", true},
-		{"*.example.com", "a.b.example.*", true},
-		{"*.example.baz.com", "a.b.example.*", true},
-		{"*.foo.bar", "baz.zing.*", true},
-		{"*.local:8500", "quote.local", false},
-		{"*.local:8500", "quote.local:8500", true},
-		{"*", "quote.local:8500", true},
-		{"quote.*", "quote.local:8500", true},
-		{"quote.*", "*.local:8500", true},
-		{"quote.com:8500", "quote.com:8500", true},
-	} {
-		if got := hostglobMatches(tc.a, tc.b); got != tc.want {
-			t.Errorf("hostglobMatches(%q, %q) = %v, want %v", tc.a, tc.b, got, tc.want)
-		}
-		if got := hostglobMatches(tc.b, tc.a); got != tc.want {
-			t.Errorf("hostglobMatches(%q, %q) = %v, want %v", tc.b, tc.a, got, tc.want)
-		}
-	}
 }
 
 // TestVhostSelection checks Envoy's choice of virtual host: exact, then
@@ -266,7 +135,7 @@ func TestRouteOrder(t *testing.T) {
 			assertServiceProblemsOnly(t, problems)
 			var got []string
 			for _, r := range tbl.vhosts.any.routes {
-				if r.group.builtin == "" {
+				if r.group.Builtin == "" {
 					got = append(got, strings.TrimPrefix(r.mapping, "test/"))
 				}
 			}
@@ -773,5 +642,33 @@ func TestNilTable(t *testing.T) {
 	}
 	if _, ok := (&Table{}).Route(&http.Request{Host: "h", URL: httptest.NewRequest("GET", "/", nil).URL}, 0); ok {
 		t.Error("empty table routed")
+	}
+}
+
+// TestRoutesView checks the table's read-only view against emissary.Groups
+// on issue 12's first case: the user's podinfo and somebody's podinfo-v2,
+// both without a weight, and crossmap's podinfo-east at 50 share a group;
+// the edge routes 50, 25 and 25, in that order, and says so.
+func TestRoutesView(t *testing.T) {
+	in := Input{Mappings: []*ambv3.Mapping{
+		mapping("podinfo", "/podinfo/", "podinfo"),
+		mapping("podinfo-east", "/podinfo/", "podinfo-east", weight(50)),
+		mapping("podinfo-v2", "/podinfo/", "podinfo-v2"),
+	}}
+	tbl, _ := Build(in)
+	var got []string
+	for _, r := range tbl.Routes() {
+		if r.Builtin == "" {
+			got = append(got, fmt.Sprintf("%s %s %d %d", r.VirtualHost, r.Mapping, r.Share, r.Numerator))
+		}
+	}
+	want := []string{"default-host test/podinfo-east 50 50", "default-host test/podinfo 25 75", "default-host test/podinfo-v2 25 100"}
+	if !slices.Equal(got, want) {
+		t.Errorf("Routes() = %q, want %q", got, want)
+	}
+	// The draws agree with the view.
+	c := counts(t, tbl, "GET", "http://example.com/podinfo/")
+	if c["test/podinfo-east"] != 50 || c["test/podinfo"] != 25 || c["test/podinfo-v2"] != 25 {
+		t.Errorf("draws 0..99 route %v, want 50/25/25", c)
 	}
 }

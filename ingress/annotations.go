@@ -98,8 +98,9 @@ func (e *AnnotationError) Error() string {
 // of the four known ones, or any other key with AnnotationPrefix, which
 // ParseRouteAnnotations then reports as unknown.
 //
-// crossmap's own bookkeeping annotation (crossmapv1.AnnotationSpecHash),
-// which every object crossmap writes carries, is not a route annotation.
+// crossmap's own bookkeeping annotations (crossmapv1.AnnotationSpecHash,
+// which every object crossmap writes carries, and AnnotationFailoverPolicy
+// on its routes) are not route annotations.
 func Annotated(ann map[string]string) bool {
 	for k := range ann {
 		if isRouteKey(k) {
@@ -192,7 +193,7 @@ func ParseRouteAnnotations(ann map[string]string) (RouteAnnotations, error) {
 
 // isRouteKey reports whether annotation key k is for ParseRouteAnnotations.
 func isRouteKey(k string) bool {
-	return strings.HasPrefix(k, AnnotationPrefix) && k != crossmapv1.AnnotationSpecHash
+	return strings.HasPrefix(k, AnnotationPrefix) && k != crossmapv1.AnnotationSpecHash && k != crossmapv1.AnnotationFailoverPolicy
 }
 
 func isKnown(k string) bool {

@@ -9,7 +9,6 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
 	"k8s.io/apimachinery/pkg/util/sets"
-	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/crossmap/crossmap/ingress"
 	crossmapv1 "github.com/crossmap/crossmap/internal/api/v1alpha1"
@@ -74,7 +73,7 @@ func BenchmarkDiffSteadyState(b *testing.B) {
 	for _, n := range benchSizes {
 		b.Run(fmt.Sprintf("services=%d", n), func(b *testing.B) {
 			desired, _, _ := mapper.Import(exported(n))
-			current := make([]client.Object, 0, len(desired))
+			current := make([]mapper.Object, 0, len(desired))
 			for _, d := range desired {
 				switch d := d.(type) {
 				case *corev1.Service:

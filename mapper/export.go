@@ -9,7 +9,6 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/validation"
-	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/crossmap/crossmap/ingress"
 	crossmapv1 "github.com/crossmap/crossmap/internal/api/v1alpha1"
@@ -36,9 +35,9 @@ type ExportSnapshot struct {
 
 // Export translates exported Services into gateway Mappings (one per port)
 // and, when anything is exported, the gateway Host.
-func Export(s ExportSnapshot) ([]client.Object, []Problem) {
+func Export(s ExportSnapshot) ([]Object, []Problem) {
 	var (
-		out      []client.Object
+		out      []Object
 		problems []Problem
 	)
 	svcs := slices.Clone(s.Services)
@@ -114,6 +113,6 @@ func setIf(m map[string]string, k, v string) {
 	}
 }
 
-func compareObjects[T client.Object](a, b T) int {
+func compareObjects[T Object](a, b T) int {
 	return cmp.Or(cmp.Compare(a.GetNamespace(), b.GetNamespace()), cmp.Compare(a.GetName(), b.GetName()))
 }

@@ -14,7 +14,6 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
 	"k8s.io/apimachinery/pkg/util/sets"
-	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/yaml"
 
 	crossmapv1 "github.com/crossmap/crossmap/internal/api/v1alpha1"
@@ -68,14 +67,14 @@ type exportCase struct {
 // importResult is the output of an import golden case: the rendered objects
 // in the order Import returns them, the mirrored count and the problems.
 type importResult struct {
-	Objects  []client.Object  `json:"objects"`
+	Objects  []mapper.Object  `json:"objects"`
 	Mirrored int              `json:"mirrored"`
 	Problems []mapper.Problem `json:"problems"`
 }
 
 // exportResult is the output of an export golden case.
 type exportResult struct {
-	Objects  []client.Object  `json:"objects"`
+	Objects  []mapper.Object  `json:"objects"`
 	Problems []mapper.Problem `json:"problems"`
 }
 

@@ -15,7 +15,6 @@ import (
 	"k8s.io/apimachinery/pkg/util/sets"
 	"k8s.io/apimachinery/pkg/util/validation"
 	"k8s.io/utils/ptr"
-	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/crossmap/crossmap/ingress"
 	crossmapv1 "github.com/crossmap/crossmap/internal/api/v1alpha1"
@@ -63,13 +62,13 @@ func MirrorName(name, cluster string) string { return name + "-" + cluster }
 // namespace may hold anybody's objects, so it is never pruned.
 //
 // The returned count is how many Services are mirrored.
-func Import(s ImportSnapshot) (objs []client.Object, mirrored int, problems []Problem) {
+func Import(s ImportSnapshot) (objs []Object, mirrored int, problems []Problem) {
 	return importWith(s, translateService)
 }
 
 // importWith is Import, with the translation of each remote Service (and
 // its slices) done by translate, which ImportMemo remembers.
-func importWith(s ImportSnapshot, translate func(ImportSnapshot, *corev1.Service, []*discoveryv1.EndpointSlice) mirrorResult) (objs []client.Object, mirrored int, problems []Problem) {
+func importWith(s ImportSnapshot, translate func(ImportSnapshot, *corev1.Service, []*discoveryv1.EndpointSlice) mirrorResult) (objs []Object, mirrored int, problems []Problem) {
 	svcs := slices.Clone(s.Services)
 	slices.SortFunc(svcs, compareObjects)
 	slicesBySvc := make(map[serviceName][]*discoveryv1.EndpointSlice, len(svcs))
@@ -82,7 +81,7 @@ func importWith(s ImportSnapshot, translate func(ImportSnapshot, *corev1.Service
 		problems = append(problems, Problem{Reason: ReasonNoGatewayAddress, Object: linkRef,
 			Message: fmt.Sprintf("Link %s/%s is in gateway mode but has no resolved gateway address; mirrors have no endpoints", s.Link.Namespace, s.Link.Name)})
 	}
-	objs = make([]client.Object, 0, 2*len(svcs))
+	objs = make([]Object, 0, 2*len(svcs))
 	namespacesAdded := sets.New[string]()
 	for _, svc := range svcs {
 		// A remote object crossmap wrote is a mirror of a third cluster (or
@@ -127,7 +126,7 @@ type serviceName struct{ namespace, name string }
 type mirrorResult struct {
 	nameProblem *Problem
 	problem     *Problem
-	objs        []client.Object
+	objs        []Object
 }
 
 // translateService translates one remote Service and its EndpointSlices
@@ -147,7 +146,7 @@ func translateService(s ImportSnapshot, svc *corev1.Service, remote []*discovery
 		return mirrorResult{problem: &Problem{Reason: ReasonNoPorts, Object: linkRef,
 			Message: fmt.Sprintf("Service %s/%s from cluster %s %s; it is not mirrored", svc.Namespace, svc.Name, s.Link.Cluster, why)}}
 	}
-	objs := []client.Object{Stamp(mirrorService(s.Link, svc, name, ports))}
+	objs := []Object{Stamp(mirrorService(s.Link, svc, name, ports))}
 	slices.SortFunc(remote, compareObjects)
 	if s.Link.Mode == crossmapv1.ModeFlat {
 		for _, es := range remote {
@@ -196,12 +195,12 @@ type memoMirror struct {
 // objectVersion names one version of one object.
 type objectVersion struct{ uid, version string }
 
-func versionOf(o client.Object) objectVersion {
+func versionOf(o Object) objectVersion {
 	return objectVersion{uid: string(o.GetUID()), version: o.GetResourceVersion()}
 }
 
 // Import is Import, remembering.
-func (m *ImportMemo) Import(s ImportSnapshot) (objs []client.Object, mirrored int, problems []Problem) {
+func (m *ImportMemo) Import(s ImportSnapshot) (objs []Object, mirrored int, problems []Problem) {
 	if m.entries == nil || m.link != s.Link || m.alive != s.GatewayAlive || !slices.Equal(m.gateway, s.GatewayAddresses) {
 		m.link, m.alive, m.gateway = s.Link, s.GatewayAlive, slices.Clone(s.GatewayAddresses)
 		m.entries = map[serviceName]*memoMirror{}

@@ -12,7 +12,6 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/sets"
 	"k8s.io/utils/ptr"
-	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	crossmapv1 "github.com/crossmap/crossmap/internal/api/v1alpha1"
 	"github.com/crossmap/crossmap/mapper"
@@ -23,7 +22,7 @@ import (
 // the objects of a watcher's cache have, unless it has them already.
 func versioned(s mapper.ImportSnapshot) mapper.ImportSnapshot {
 	n := 0
-	stamp := func(o client.Object) {
+	stamp := func(o mapper.Object) {
 		n++
 		if o.GetUID() == "" {
 			o.SetUID(types.UID(fmt.Sprintf("uid-%d", n)))
@@ -75,7 +74,7 @@ type memoWorld struct {
 	version int
 }
 
-func (w *memoWorld) bump(o client.Object) {
+func (w *memoWorld) bump(o mapper.Object) {
 	w.version++
 	o.SetResourceVersion(strconv.Itoa(w.version))
 }
@@ -234,7 +233,7 @@ func TestImportMemoFollowsChanges(t *testing.T) {
 	}
 
 	var m mapper.ImportMemo
-	var prev map[mapper.Key]client.Object
+	var prev map[mapper.Key]mapper.Object
 	for _, step := range steps {
 		changed := sets.New(step.change()...)
 		want := marshalYAML(t, runImport(w.s))
@@ -245,7 +244,7 @@ func TestImportMemoFollowsChanges(t *testing.T) {
 		}
 		// An unchanged Service is not rendered again: its objects are the
 		// very ones the previous call returned.
-		next := map[mapper.Key]client.Object{}
+		next := map[mapper.Key]mapper.Object{}
 		for _, o := range objs {
 			k := mapper.KeyOf(o)
 			next[k] = o

@@ -11,7 +11,6 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
-	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	crossmapv1 "github.com/crossmap/crossmap/internal/api/v1alpha1"
 	"github.com/crossmap/crossmap/mapper"
@@ -157,9 +156,9 @@ func permute[T any](s []T, perm []int) []T {
 }
 
 // checkPlanInvariants checks how Diff treats a rendered set of objects.
-func checkPlanInvariants(t *testing.T, desired []client.Object) {
+func checkPlanInvariants(t *testing.T, desired []mapper.Object) {
 	t.Helper()
-	all := func(client.Object) bool { return true }
+	all := func(mapper.Object) bool { return true }
 
 	// Keys are unique: two objects at one key would be two writes to one
 	// object, and Diff keys everything by it.
@@ -176,12 +175,12 @@ func checkPlanInvariants(t *testing.T, desired []client.Object) {
 	// and as the API server hands it back.
 	for _, c := range []struct {
 		what    string
-		current func(client.Object) client.Object
+		current func(mapper.Object) mapper.Object
 	}{
-		{"itself", func(o client.Object) client.Object { return o.DeepCopyObject().(client.Object) }},
-		{"itself read back from the API server", func(o client.Object) client.Object { return readBack(t, o) }},
+		{"itself", func(o mapper.Object) mapper.Object { return o.DeepCopyObject().(mapper.Object) }},
+		{"itself read back from the API server", func(o mapper.Object) mapper.Object { return readBack(t, o) }},
 	} {
-		var current []client.Object
+		var current []mapper.Object
 		for _, o := range desired {
 			current = append(current, c.current(o))
 		}
@@ -202,9 +201,9 @@ func checkPlanInvariants(t *testing.T, desired []client.Object) {
 
 	// And with every object gone from the desired state, every owned one
 	// is deleted.
-	var current []client.Object
+	var current []mapper.Object
 	for _, o := range desired {
-		current = append(current, o.DeepCopyObject().(client.Object))
+		current = append(current, o.DeepCopyObject().(mapper.Object))
 	}
 	if p := mapper.Diff(nil, current, all); len(p.Delete) != len(desired) || len(p.Create)+len(p.Update) != 0 {
 		t.Errorf("Diff of nothing against the rendered state = %v, want %d deletes", p, len(desired))
@@ -215,7 +214,7 @@ var specHash = regexp.MustCompile(`^[0-9a-f]{16}$`)
 
 // checkStamped checks (d): every object says crossmap manages it and carries
 // the hash of what was rendered, and that hash is a function of the object.
-func checkStamped(t *testing.T, objs []client.Object) {
+func checkStamped(t *testing.T, objs []mapper.Object) {
 	t.Helper()
 	for _, o := range objs {
 		k := mapper.KeyOf(o)
@@ -227,7 +226,7 @@ func checkStamped(t *testing.T, objs []client.Object) {
 			t.Errorf("%s: annotation %s = %q, want 16 hex digits", k, crossmapv1.AnnotationSpecHash, hash)
 			continue
 		}
-		again := mapper.Stamp(o.DeepCopyObject().(client.Object))
+		again := mapper.Stamp(o.DeepCopyObject().(mapper.Object))
 		if got := again.GetAnnotations()[crossmapv1.AnnotationSpecHash]; got != hash {
 			t.Errorf("%s: stamping the rendered object again gives hash %s, want %s", k, got, hash)
 		}
@@ -235,7 +234,7 @@ func checkStamped(t *testing.T, objs []client.Object) {
 }
 
 // checkSelected checks that every object carries the labels of selector.
-func checkSelected(t *testing.T, objs []client.Object, selector map[string]string) {
+func checkSelected(t *testing.T, objs []mapper.Object, selector map[string]string) {
 	t.Helper()
 	for _, o := range objs {
 		for k, v := range selector {
@@ -249,9 +248,9 @@ func checkSelected(t *testing.T, objs []client.Object, selector map[string]strin
 // readBack is obj after a trip through the API server: built-in types are
 // stored as protobuf (which is where empty and unset lists become one),
 // custom resources as JSON. Only the encoding is simulated, not defaulting.
-func readBack(t *testing.T, obj client.Object) client.Object {
+func readBack(t *testing.T, obj mapper.Object) mapper.Object {
 	t.Helper()
-	fresh := reflect.New(reflect.TypeOf(obj).Elem()).Interface().(client.Object)
+	fresh := reflect.New(reflect.TypeOf(obj).Elem()).Interface().(mapper.Object)
 	type proto interface {
 		Marshal() ([]byte, error)
 		Unmarshal([]byte) error

@@ -13,8 +13,8 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
-	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	crossmapv1 "github.com/crossmap/crossmap/internal/api/v1alpha1"
 )
@@ -34,7 +34,7 @@ func (k Key) String() string {
 
 // KeyOf is obj's Key. obj must carry its apiVersion and kind: rendered
 // objects always do, and the controller sets them on what it reads.
-func KeyOf(obj client.Object) Key {
+func KeyOf(obj Object) Key {
 	if tm, ok := obj.GetObjectKind().(*metav1.TypeMeta); ok {
 		// Typed objects: the group is read off the apiVersion directly,
 		// which is much cheaper than parsing it (Diff keys every object).
@@ -69,9 +69,9 @@ func groupOf(apiVersion string) string {
 // crossmap wrote before is deleted, so that crossmap never feeds endpoints to
 // somebody else's Service.
 type Plan struct {
-	Create    []client.Object
-	Update    []client.Object
-	Delete    []client.Object
+	Create    []Object
+	Update    []Object
+	Delete    []Object
 	Conflicts []Problem
 }
 
@@ -87,14 +87,14 @@ func (p Plan) String() string {
 // Diff plans the writes that turn current into desired. current holds every
 // object of the scope's kinds that is owned by the scope, plus any object
 // that stands at a desired key; owned tells which of them the scope owns.
-func Diff(desired, current []client.Object, owned func(client.Object) bool) Plan {
+func Diff(desired, current []Object, owned func(Object) bool) Plan {
 	return DiffWith(desired, current, owned, Differs)
 }
 
 // DiffWith is Diff with the comparison of an owned object against its
 // desired state supplied by the caller, who may remember answers (see
 // DiffMemo): it must answer exactly as Differs does.
-func DiffWith(desired, current []client.Object, owned func(client.Object) bool, differs func(desired, current client.Object) bool) Plan {
+func DiffWith(desired, current []Object, owned func(Object) bool, differs func(desired, current Object) bool) Plan {
 	// Every key is computed and hashed once, and current objects are
 	// marked wanted by index rather than in a second map: with thousands
 	// of mirrors, hashing keys was most of the cost of a steady-state
@@ -173,7 +173,7 @@ func DiffWith(desired, current []client.Object, owned func(client.Object) bool, 
 	return p
 }
 
-func serviceConflicted(obj client.Object, conflicted map[Key]bool) bool {
+func serviceConflicted(obj Object, conflicted map[Key]bool) bool {
 	if _, ok := obj.(*discoveryv1.EndpointSlice); !ok {
 		return false
 	}
@@ -182,7 +182,7 @@ func serviceConflicted(obj client.Object, conflicted map[Key]bool) bool {
 }
 
 // Stamp records in obj the hash of what was rendered, and returns obj.
-func Stamp[T client.Object](obj T) T {
+func Stamp[T Object](obj T) T {
 	ann := maps.Clone(obj.GetAnnotations())
 	delete(ann, crossmapv1.AnnotationSpecHash)
 	obj.SetAnnotations(ann)
@@ -208,7 +208,7 @@ func Stamp[T client.Object](obj T) T {
 // crossmap owns. Fields only the API server or other writers set (defaults,
 // cluster IPs, status, other labels) are ignored: desired must be a subset of
 // current, not equal to it.
-func Differs(desired, current client.Object) bool {
+func Differs(desired, current Object) bool {
 	if desired.GetAnnotations()[crossmapv1.AnnotationSpecHash] != current.GetAnnotations()[crossmapv1.AnnotationSpecHash] {
 		return true
 	}
@@ -219,7 +219,7 @@ func Differs(desired, current client.Object) bool {
 // comparable is obj as JSON values, reduced to what crossmap writes: the
 // labels, annotations and owner references of its metadata, and its body
 // without status.
-func comparable(obj client.Object) map[string]any {
+func comparable(obj Object) map[string]any {
 	raw, err := json.Marshal(obj)
 	if err != nil {
 		panic(fmt.Sprintf("encode %T: %v", obj, err))
@@ -310,7 +310,7 @@ type memoEntry struct {
 }
 
 // Differs answers as the package-level Differs does.
-func (m *DiffMemo) Differs(desired, current client.Object) bool {
+func (m *DiffMemo) Differs(desired, current Object) bool {
 	k := KeyOf(desired)
 	hash := desired.GetAnnotations()[crossmapv1.AnnotationSpecHash]
 	version := current.GetResourceVersion()
@@ -323,4 +323,13 @@ func (m *DiffMemo) Differs(desired, current client.Object) bool {
 	}
 	m.answers[k] = memoEntry{hash: hash, version: version, differs: d}
 	return d
+}
+
+// Object is what mapper renders, diffs and reads back: a Kubernetes API
+// object. It has the method set of controller-runtime's client.Object, so
+// any such object is one, but mapper names it itself: the pure core does
+// not import client libraries (purity_test.go).
+type Object interface {
+	metav1.Object
+	runtime.Object
 }

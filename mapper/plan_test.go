@@ -13,7 +13,6 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/sets"
 	"k8s.io/utils/ptr"
-	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	crossmapv1 "github.com/crossmap/crossmap/internal/api/v1alpha1"
 	"github.com/crossmap/crossmap/mapper"
@@ -28,9 +27,9 @@ var eastLink = mapper.LinkRef{
 
 // ownedBy is ownership as the controller decides it: the object carries the
 // Link's mirror selector.
-func ownedBy(link mapper.LinkRef) func(client.Object) bool {
+func ownedBy(link mapper.LinkRef) func(mapper.Object) bool {
 	sel := labels.SelectorFromSet(mapper.MirrorSelector(link))
-	return func(obj client.Object) bool { return sel.Matches(labels.Set(obj.GetLabels())) }
+	return func(obj mapper.Object) bool { return sel.Matches(labels.Set(obj.GetLabels())) }
 }
 
 // mirror renders, through Import, the gateway-mode mirror of Service ns/name
@@ -76,7 +75,7 @@ func gateway(t *testing.T) (*ambv3.Mapping, *ambv3.Host) {
 }
 
 // edited is a copy of obj changed by f, as another writer would leave it.
-func edited[T client.Object](obj T, f func(T)) T {
+func edited[T mapper.Object](obj T, f func(T)) T {
 	c := obj.DeepCopyObject().(T)
 	f(c)
 	return c
@@ -84,14 +83,14 @@ func edited[T client.Object](obj T, f func(T)) T {
 
 // foreign is a copy of obj as somebody else would have written it: same key,
 // none of crossmap's labels or annotations.
-func foreign[T client.Object](obj T) T {
+func foreign[T mapper.Object](obj T) T {
 	return edited(obj, func(o T) {
 		o.SetLabels(map[string]string{"app": "theirs"})
 		o.SetAnnotations(nil)
 	})
 }
 
-func keys(objs []client.Object) []string {
+func keys(objs []mapper.Object) []string {
 	var out []string
 	for _, o := range objs {
 		out = append(out, mapper.KeyOf(o).String())
@@ -117,62 +116,62 @@ func TestDiff(t *testing.T) {
 	}
 	for _, tc := range []struct {
 		name    string
-		objects func(t *testing.T) (desired, current []client.Object)
-		owned   func(client.Object) bool // nil: owned by eastLink
+		objects func(t *testing.T) (desired, current []mapper.Object)
+		owned   func(mapper.Object) bool // nil: owned by eastLink
 		want    want
 	}{{
 		// Row 1: desired, does not exist → Create.
 		name: "desired and missing is created",
-		objects: func(t *testing.T) (desired, current []client.Object) {
+		objects: func(t *testing.T) (desired, current []mapper.Object) {
 			svc, es := mirror(t, "test", "podinfo")
-			return []client.Object{svc, es}, nil
+			return []mapper.Object{svc, es}, nil
 		},
 		want: want{create: []string{svcKey, sliceKey}},
 	}, {
 		// Row 2: desired, exists, owned, the same → nothing.
 		name: "desired, existing, owned and equal is left alone",
-		objects: func(t *testing.T) (desired, current []client.Object) {
+		objects: func(t *testing.T) (desired, current []mapper.Object) {
 			svc, es := mirror(t, "test", "podinfo")
-			return []client.Object{svc, es}, []client.Object{svc.DeepCopy(), es.DeepCopy()}
+			return []mapper.Object{svc, es}, []mapper.Object{svc.DeepCopy(), es.DeepCopy()}
 		},
 	}, {
 		// Row 2: desired, exists, owned, differs → Update.
 		name: "desired, existing, owned and different is updated",
-		objects: func(t *testing.T) (desired, current []client.Object) {
+		objects: func(t *testing.T) (desired, current []mapper.Object) {
 			svc, es := mirror(t, "test", "podinfo")
 			stale := edited(es, func(es *discoveryv1.EndpointSlice) {
 				es.Endpoints[0].Conditions.Ready = ptr.To(false)
 			})
-			return []client.Object{svc, es}, []client.Object{svc.DeepCopy(), stale}
+			return []mapper.Object{svc, es}, []mapper.Object{svc.DeepCopy(), stale}
 		},
 		want: want{update: []string{sliceKey}},
 	}, {
 		// Row 3: desired, exists, not owned → Conflict, never touched.
 		name: "desired and existing but not ours is a conflict",
-		objects: func(t *testing.T) (desired, current []client.Object) {
+		objects: func(t *testing.T) (desired, current []mapper.Object) {
 			_, es := mirror(t, "test", "podinfo")
 			theirs := foreign(es)
-			return []client.Object{es}, []client.Object{theirs}
+			return []mapper.Object{es}, []mapper.Object{theirs}
 		},
 		want: want{conflicts: []string{"Conflict " + "EndpointSlice test/podinfo-east-gw4"}},
 	}, {
 		// Row 3 again: ownership is per scope, so another Link's mirror at
 		// the same key is not ours either.
 		name: "desired and owned by another Link is a conflict",
-		objects: func(t *testing.T) (desired, current []client.Object) {
+		objects: func(t *testing.T) (desired, current []mapper.Object) {
 			svc, _ := mirror(t, "test", "podinfo")
 			other := edited(svc, func(s *corev1.Service) { s.Labels[crossmapv1.LabelLink] = "east-2" })
-			return []client.Object{svc}, []client.Object{other}
+			return []mapper.Object{svc}, []mapper.Object{other}
 		},
 		want: want{conflicts: []string{"Conflict Service test/podinfo-east"}},
 	}, {
 		// Row 4: not desired, exists, owned → Delete, sorted by
 		// namespace and name whatever the order of current.
 		name: "owned and no longer desired is deleted in name order",
-		objects: func(t *testing.T) (desired, current []client.Object) {
+		objects: func(t *testing.T) (desired, current []mapper.Object) {
 			svc, es := mirror(t, "test", "podinfo")
 			cart, cartSlice := mirror(t, "shop", "cart")
-			return nil, []client.Object{es, cartSlice, svc, cart}
+			return nil, []mapper.Object{es, cartSlice, svc, cart}
 		},
 		want: want{delete: []string{
 			"Service shop/cart-east",
@@ -183,18 +182,18 @@ func TestDiff(t *testing.T) {
 	}, {
 		// Row 5: not desired, exists, not owned → nothing.
 		name: "not desired and not ours is left alone",
-		objects: func(t *testing.T) (desired, current []client.Object) {
+		objects: func(t *testing.T) (desired, current []mapper.Object) {
 			svc, es := mirror(t, "test", "podinfo")
-			return nil, []client.Object{foreign(svc), foreign(es)}
+			return nil, []mapper.Object{foreign(svc), foreign(es)}
 		},
 	}, {
 		// The EndpointSlice rule: crossmap never adds endpoints to
 		// somebody else's Service, so the slice of a conflicted Service is
 		// not created...
 		name: "slice of a conflicted Service is not created",
-		objects: func(t *testing.T) (desired, current []client.Object) {
+		objects: func(t *testing.T) (desired, current []mapper.Object) {
 			svc, es := mirror(t, "test", "podinfo")
-			return []client.Object{svc, es}, []client.Object{foreign(svc)}
+			return []mapper.Object{svc, es}, []mapper.Object{foreign(svc)}
 		},
 		want: want{conflicts: []string{"Conflict Service test/podinfo-east"}},
 	}, {
@@ -202,12 +201,12 @@ func TestDiff(t *testing.T) {
 		// Regression: the slice used to be neither updated nor deleted, and
 		// kept feeding endpoints to the Service somebody else took over.
 		name: "owned slice of a conflicted Service is deleted",
-		objects: func(t *testing.T) (desired, current []client.Object) {
+		objects: func(t *testing.T) (desired, current []mapper.Object) {
 			svc, es := mirror(t, "test", "podinfo")
 			stale := edited(es, func(es *discoveryv1.EndpointSlice) {
 				es.Endpoints[0].Addresses = []string{"172.18.0.99"}
 			})
-			return []client.Object{svc, es}, []client.Object{foreign(svc), stale}
+			return []mapper.Object{svc, es}, []mapper.Object{foreign(svc), stale}
 		},
 		want: want{
 			delete:    []string{"EndpointSlice.discovery.k8s.io test/podinfo-east-gw4"},
@@ -216,10 +215,10 @@ func TestDiff(t *testing.T) {
 	}, {
 		// ... while the other Services of the same scope go ahead.
 		name: "conflict on one Service leaves the others alone",
-		objects: func(t *testing.T) (desired, current []client.Object) {
+		objects: func(t *testing.T) (desired, current []mapper.Object) {
 			svc, es := mirror(t, "test", "podinfo")
 			cart, cartSlice := mirror(t, "test", "cart")
-			return []client.Object{cart, cartSlice, svc, es}, []client.Object{foreign(svc)}
+			return []mapper.Object{cart, cartSlice, svc, es}, []mapper.Object{foreign(svc)}
 		},
 		want: want{
 			create:    []string{"Service test/cart-east", "EndpointSlice.discovery.k8s.io test/cart-east-gw4"},
@@ -228,9 +227,9 @@ func TestDiff(t *testing.T) {
 	}, {
 		// A conflicted slice does not take its Service down with it.
 		name: "conflict on a slice leaves its Service alone",
-		objects: func(t *testing.T) (desired, current []client.Object) {
+		objects: func(t *testing.T) (desired, current []mapper.Object) {
 			svc, es := mirror(t, "test", "podinfo")
-			return []client.Object{svc, es}, []client.Object{foreign(es)}
+			return []mapper.Object{svc, es}, []mapper.Object{foreign(es)}
 		},
 		want: want{
 			create:    []string{svcKey},
@@ -239,14 +238,14 @@ func TestDiff(t *testing.T) {
 	}, {
 		// Every row at once, for the gateway role's kinds.
 		name: "gateway objects, every row at once",
-		objects: func(t *testing.T) (desired, current []client.Object) {
+		objects: func(t *testing.T) (desired, current []mapper.Object) {
 			m, host := gateway(t)
 			staleHost := edited(host, func(h *ambv3.Host) { h.Spec.Hostname = "*" })
 			gone := edited(m, func(m *ambv3.Mapping) { m.Name = "retired-gateway" })
 			theirs := foreign(edited(m, func(m *ambv3.Mapping) { m.Name = "user-mapping" }))
-			return []client.Object{m, host}, []client.Object{staleHost, gone, theirs}
+			return []mapper.Object{m, host}, []mapper.Object{staleHost, gone, theirs}
 		},
-		owned: func(obj client.Object) bool {
+		owned: func(obj mapper.Object) bool {
 			return labels.SelectorFromSet(mapper.GatewaySelector()).Matches(labels.Set(obj.GetLabels()))
 		},
 		want: want{
@@ -285,8 +284,8 @@ func TestDiff(t *testing.T) {
 // spec hash included.
 func TestDiffCreatesDesiredObjects(t *testing.T) {
 	svc, es := mirror(t, "test", "podinfo")
-	p := mapper.Diff([]client.Object{svc, es}, nil, ownedBy(eastLink))
-	if len(p.Create) != 2 || p.Create[0] != client.Object(svc) || p.Create[1] != client.Object(es) {
+	p := mapper.Diff([]mapper.Object{svc, es}, nil, ownedBy(eastLink))
+	if len(p.Create) != 2 || p.Create[0] != mapper.Object(svc) || p.Create[1] != mapper.Object(es) {
 		t.Fatalf("Create = %v, want the two rendered objects", keys(p.Create))
 	}
 }
@@ -301,9 +300,9 @@ func TestPlanEmpty(t *testing.T) {
 	}{
 		{"zero plan", mapper.Plan{}, true},
 		{"conflicts are not writes", mapper.Plan{Conflicts: []mapper.Problem{conflict}}, true},
-		{"create", mapper.Plan{Create: []client.Object{svc}}, false},
-		{"update", mapper.Plan{Update: []client.Object{svc}}, false},
-		{"delete", mapper.Plan{Delete: []client.Object{svc}}, false},
+		{"create", mapper.Plan{Create: []mapper.Object{svc}}, false},
+		{"update", mapper.Plan{Update: []mapper.Object{svc}}, false},
+		{"delete", mapper.Plan{Delete: []mapper.Object{svc}}, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if got := tc.plan.Empty(); got != tc.want {
@@ -316,7 +315,7 @@ func TestPlanEmpty(t *testing.T) {
 // asStored is obj as the API server hands it back: defaulted and with the
 // metadata every stored object has. Other writers' labels and annotations
 // are added too: crossmap does not own them.
-func asStored[T client.Object](obj T, defaults func(T)) T {
+func asStored[T mapper.Object](obj T, defaults func(T)) T {
 	return edited(obj, func(o T) {
 		o.SetUID(types.UID("6c1f3a52-0000-4000-8000-0000000000aa"))
 		o.SetResourceVersion("48213")
@@ -373,7 +372,7 @@ func TestDiffers(t *testing.T) {
 
 	for _, tc := range []struct {
 		name             string
-		desired, current client.Object
+		desired, current mapper.Object
 		want             bool
 	}{
 		// Unchanged: whatever the API server or other writers add is not

@@ -1,7 +1,6 @@
 package mapper
 
 import (
-	"cmp"
 	"errors"
 	"fmt"
 	"maps"
@@ -12,11 +11,10 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/util/validation"
 	"k8s.io/utils/ptr"
-	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	"github.com/crossmap/crossmap/emissary"
 	"github.com/crossmap/crossmap/ingress"
 	crossmapv1 "github.com/crossmap/crossmap/internal/api/v1alpha1"
 )
@@ -34,6 +32,7 @@ const (
 	ReasonHostBinding          = "HostBinding"
 	ReasonNameCollision        = "NameCollision"
 	ReasonAmbiguousGroup       = "AmbiguousGroup"
+	ReasonSharedGroup          = "SharedGroup"
 )
 
 // RoleRoute marks the objects the route role writes.
@@ -96,17 +95,67 @@ type RouteBackend struct {
 	Header string `json:"header,omitempty"`
 }
 
+// Owners of the members of a RouteGroup.
+const (
+	OwnerUser     = "user"     // the annotated Mapping itself: the local backend
+	OwnerCrossmap = "crossmap" // a route crossmap generated for it
+	OwnerOther    = "other"    // anybody else's Mapping
+)
+
+// GroupMember is one Mapping of an annotated Mapping's Emissary group, as
+// Emissary reads the Mappings that exist now (emissary.Groups).
+type GroupMember struct {
+	// Mapping is namespace/name.
+	Mapping string `json:"mapping"`
+	// Owner is OwnerUser, OwnerCrossmap or OwnerOther.
+	Owner string `json:"owner"`
+	// Cluster is the target cluster of crossmap's routes.
+	Cluster string `json:"cluster,omitempty"`
+	// Service is the Mapping's service field.
+	Service string `json:"service"`
+	// Weight is the Mapping's weight field; null when it has none.
+	Weight *int `json:"weight"`
+	// Share is its share of the group's requests now, in percent.
+	Share int `json:"share"`
+	// Configured is the share crossmap configured for the user's Mapping
+	// and crossmap's routes (what Backends says); unset for others' and
+	// while the route is held.
+	Configured *int `json:"configured,omitempty"`
+	// Reason explains a Share that differs from Configured.
+	Reason string `json:"reason,omitempty"`
+}
+
+// RouteGroup is the Emissary group an annotated Mapping is in, as the
+// Mappings that exist now form it: every member, in the order of their
+// Envoy routes.
+type RouteGroup struct {
+	Members []GroupMember `json:"members"`
+	// Error is set when Emissary rejects the group's weights; the shares
+	// are then all 0 here (see emissary.Shares).
+	Error string `json:"error,omitempty"`
+}
+
 // Route is the result of translating one annotated Mapping.
 type Route struct {
 	Source   ObjectRef
-	Objects  []client.Object
+	Objects  []Object
 	Problems []Problem
+	// Backends are what crossmap configures: per backend the weight the
+	// annotation asks for and the one written now.
 	Backends []RouteBackend
+	// Group is what is in force: the Mapping's Emissary group as it stands,
+	// whoever wrote its members. Nil when Emissary puts the Mapping in no
+	// group (it rejects it, or the installation does not serve it).
+	Group *RouteGroup
+	// Failover is the failover policy in force: the annotation's, or, for a
+	// held route, the one the routes kept in place were written with.
 	Failover string
 	// Held is true when the annotated Mapping has a problem: the caller
 	// keeps whatever was generated for it before, so a typo never takes
 	// traffic away from a working route.
 	Held bool
+	// HeldReason is the problem that holds the route.
+	HeldReason string
 }
 
 // RouteOwned reports whether o, an object labelled by RouteSelector, is the
@@ -115,7 +164,7 @@ type Route struct {
 // when its source Mapping is served by s.AmbassadorID, or when its source is
 // gone and (for a Mapping) it is itself served by s.AmbassadorID: an orphan
 // to prune.
-func RouteOwned(o client.Object, s RouteSnapshot) bool {
+func RouteOwned(o Object, s RouteSnapshot) bool {
 	l := o.GetLabels()
 	if l[crossmapv1.LabelManagedBy] != crossmapv1.ManagedBy || l[crossmapv1.LabelRole] != RoleRoute {
 		return false
@@ -123,11 +172,11 @@ func RouteOwned(o client.Object, s RouteSnapshot) bool {
 	ns, name := l[crossmapv1.LabelSourceNamespace], l[crossmapv1.LabelSourceName]
 	for _, m := range s.Mappings {
 		if m.Namespace == ns && m.Name == name {
-			return sharesID(m.Spec.AmbassadorID, s.AmbassadorID)
+			return emissary.Served(m.Spec.AmbassadorID, s.AmbassadorID)
 		}
 	}
 	if m, ok := o.(*ambv3.Mapping); ok {
-		return sharesID(m.Spec.AmbassadorID, s.AmbassadorID)
+		return emissary.Served(m.Spec.AmbassadorID, s.AmbassadorID)
 	}
 	return true
 }
@@ -152,7 +201,7 @@ func Routes(s RouteSnapshot) []Route {
 	names := map[Key]string{}
 	for _, m := range sources {
 		if m.Labels[crossmapv1.LabelManagedBy] == crossmapv1.ManagedBy || !ingress.Annotated(m.Annotations) ||
-			!sharesID(m.Spec.AmbassadorID, s.AmbassadorID) {
+			!emissary.Served(m.Spec.AmbassadorID, s.AmbassadorID) {
 			continue
 		}
 		r := ix.route(m)
@@ -202,6 +251,7 @@ func Routes(s RouteSnapshot) []Route {
 				splitOwners[o.GetNamespace()+"/"+o.GetName()] = src
 			}
 		}
+		ix.inForce(m, &r)
 		out = append(out, r)
 	}
 	return out
@@ -212,8 +262,8 @@ type routeIndex struct {
 	services map[string]*corev1.Service
 	ready    map[string]int
 	links    map[string][]LinkHealth
-	// groupKeys caches groupKey per Mapping of the snapshot.
-	groupKeys map[*ambv3.Mapping]string
+	// groups caches the Emissary groups of the snapshot, by member.
+	groups map[*ambv3.Mapping][]*emissary.Group
 }
 
 func newRouteIndex(s RouteSnapshot) *routeIndex {
@@ -328,7 +378,7 @@ func (ix *routeIndex) route(m *ambv3.Mapping) (r Route) {
 	others := ix.groupOthers(m)
 	for _, o := range others {
 		if o.Labels[crossmapv1.LabelManagedBy] != crossmapv1.ManagedBy && ingress.Annotated(o.Annotations) &&
-			sharesID(o.Spec.AmbassadorID, ix.s.AmbassadorID) && compareObjects(o, m) < 0 {
+			emissary.Served(o.Spec.AmbassadorID, ix.s.AmbassadorID) && compareObjects(o, m) < 0 {
 			// Both would split the one group's remainder and leave their
 			// local backends nothing.
 			problem(ReasonAmbiguousGroup, "Mapping %s/%s and the annotated Mapping %s/%s are in one Emissary group (same method, prefix, headers, query parameters and precedence); crossmap splits a group once, for the first of them, so annotate only one", m.Namespace, m.Name, o.Namespace, o.Name)
@@ -412,11 +462,11 @@ func (ix *routeIndex) route(m *ambv3.Mapping) (r Route) {
 	// The siblings, in split order, then dev routes.
 	for i, cw := range split {
 		t := targets[cw.Cluster]
-		r.Objects = append(r.Objects, Stamp(ix.sibling(m, ref, t.link, t.mirror, ptr.To(effective[i]), "", "")))
+		r.Objects = append(r.Objects, Stamp(ix.sibling(m, ref, t.link, t.mirror, ann.Failover, ptr.To(effective[i]), "", "")))
 	}
 	for _, c := range ann.DevRoutes {
 		t := targets[c]
-		r.Objects = append(r.Objects, Stamp(ix.sibling(m, ref, t.link, t.mirror, nil, ix.s.DevHeader, c)))
+		r.Objects = append(r.Objects, Stamp(ix.sibling(m, ref, t.link, t.mirror, ann.Failover, nil, ix.s.DevHeader, c)))
 		healthy, why := ix.remoteHealth(t.link, t.mirror)
 		r.Backends = append(r.Backends, RouteBackend{Cluster: c, Service: ref.Namespace + "/" + t.mirror.Name, Healthy: healthy, Reason: why, Header: ix.s.DevHeader + ": " + c})
 	}
@@ -449,6 +499,135 @@ func (ix *routeIndex) route(m *ambv3.Mapping) (r Route) {
 		r.Objects = append(r.Objects, Stamp(ts))
 	}
 	return r
+}
+
+// inForce fills in what of r is in force: the Mapping's Emissary group as
+// the Mappings that exist form it (not what crossmap is about to write,
+// nor what it remembers), the failover policy the routes in force were
+// written with, and why a held route is held. A Mapping crossmap does not
+// own that takes a share of the group is a SharedGroup problem: it changes
+// what the local backend gets, and status would otherwise not say so.
+func (ix *routeIndex) inForce(m *ambv3.Mapping, r *Route) {
+	if r.Held {
+		for _, p := range r.Problems {
+			r.HeldReason = p.Reason + ": " + p.Message
+			break
+		}
+		// The policy the kept routes were written with, as they record it.
+		// With none kept, nothing of crossmap's acts on the traffic; routes
+		// written before crossmap recorded it are taken to follow the
+		// annotation.
+		kept := ix.generatedBy(r.Source)
+		policy := string(ingress.FailoverOff)
+		if len(kept) > 0 {
+			policy = r.Failover
+		}
+		for _, g := range kept {
+			if p := g.GetAnnotations()[crossmapv1.AnnotationFailoverPolicy]; p != "" {
+				policy = p
+				break
+			}
+		}
+		r.Failover = policy
+	}
+	if r.Failover == "" {
+		// The annotations did not parse, but the route is not held (it
+		// lost its group): nothing of crossmap's is in force.
+		r.Failover = string(ingress.FailoverOff)
+	}
+
+	groups := ix.groupsOf(m)
+	if len(groups) == 0 {
+		return
+	}
+	g := groups[0]
+	// What crossmap configures, by Mapping name; only while not held, when
+	// crossmap writes what it computed.
+	configured := map[string]int{}
+	if !r.Held && len(r.Backends) > 0 {
+		configured[m.Namespace+"/"+m.Name] = r.Backends[0].Effective
+		for _, o := range r.Objects {
+			if gm, ok := o.(*ambv3.Mapping); ok && gm.Spec.Weight != nil {
+				configured[gm.Namespace+"/"+gm.Name] = *gm.Spec.Weight
+			}
+		}
+	}
+	rg := &RouteGroup{Members: []GroupMember{}}
+	if g.Err != nil {
+		rg.Error = g.Err.Error()
+	}
+	var others []string
+	othersShare := 0
+	for _, mem := range g.Members {
+		o := mem.Mapping
+		gm := GroupMember{Mapping: mem.Name, Owner: OwnerOther, Service: o.Spec.Service, Weight: mem.Weight, Share: mem.Share}
+		switch {
+		case o == m:
+			gm.Owner = OwnerUser
+		case generatedFor(o, m):
+			gm.Owner, gm.Cluster = OwnerCrossmap, o.Labels[LabelTargetCluster]
+		}
+		if gm.Owner != OwnerOther && !r.Held && len(r.Backends) > 0 {
+			c, ok := configured[mem.Name]
+			if !ok {
+				c = 0 // crossmap no longer writes it: it is to be removed
+			}
+			gm.Configured = ptr.To(c)
+		}
+		if gm.Owner == OwnerOther && mem.Share > 0 {
+			weight := "no weight"
+			if mem.Weight != nil {
+				weight = fmt.Sprintf("weight %d", *mem.Weight)
+			}
+			others = append(others, fmt.Sprintf("%s (%s) %d%%", mem.Name, weight, mem.Share))
+			othersShare += mem.Share
+		}
+		rg.Members = append(rg.Members, gm)
+	}
+	// crossmap's routes in force differ from what it configures until its
+	// writes land (the next reconcile shows them).
+	pending := false
+	for name := range configured {
+		i := slices.IndexFunc(rg.Members, func(gm GroupMember) bool { return gm.Mapping == name })
+		pending = pending || i < 0 || *rg.Members[i].Configured != rg.Members[i].Share && rg.Members[i].Owner == OwnerCrossmap
+	}
+	for i := range rg.Members {
+		gm := &rg.Members[i]
+		var why []string
+		switch {
+		case gm.Configured == nil || *gm.Configured == gm.Share:
+			continue
+		case rg.Error != "":
+			why = append(why, "Emissary rejects the group's weights")
+		case gm.Owner == OwnerCrossmap:
+			why = append(why, "being written: crossmap applies its routes now")
+		default:
+			if pending {
+				why = append(why, "crossmap's routes are being written")
+			}
+			if othersShare > 0 {
+				why = append(why, fmt.Sprintf("other Mappings in the Emissary group take %d%%: %s", othersShare, strings.Join(others, ", ")))
+			}
+		}
+		gm.Reason = strings.Join(why, "; ")
+	}
+	r.Group = rg
+
+	if len(others) == 0 || slices.ContainsFunc(r.Problems, func(p Problem) bool { return p.Reason == ReasonAmbiguousGroup }) {
+		return
+	}
+	src := m.Namespace + "/" + m.Name
+	gets := ""
+	for _, gm := range rg.Members {
+		if gm.Owner == OwnerUser {
+			gets = fmt.Sprintf("; the Mapping itself gets %d%%", gm.Share)
+			if gm.Configured != nil && *gm.Configured != gm.Share {
+				gets += fmt.Sprintf(" where crossmap configured %d%%", *gm.Configured)
+			}
+		}
+	}
+	r.Problems = append(r.Problems, Problem{Reason: ReasonSharedGroup, Object: r.Source,
+		Message: fmt.Sprintf("Mapping %s: Mappings crossmap does not own are in its Emissary group (same method, prefix, headers, query parameters and precedence) and take %d%% of its requests: %s%s; give them a match of their own, or remove them", src, othersShare, strings.Join(others, ", "), gets)})
 }
 
 // remoteHealth says whether a remote backend can take traffic, and why not.
@@ -518,9 +697,10 @@ func routeMeta(m *ambv3.Mapping, name, cluster string) metav1.ObjectMeta {
 	}
 }
 
-func (ix *routeIndex) sibling(m *ambv3.Mapping, ref ingress.ServiceRef, link LinkHealth, mirror *corev1.Service, weight *int, header, devCluster string) *ambv3.Mapping {
+func (ix *routeIndex) sibling(m *ambv3.Mapping, ref ingress.ServiceRef, link LinkHealth, mirror *corev1.Service, policy ingress.FailoverPolicy, weight *int, header, devCluster string) *ambv3.Mapping {
 	cluster := link.Cluster
 	meta := routeMeta(m, SiblingName(m.Name, cluster, header != ""), cluster)
+	meta.Annotations = map[string]string{crossmapv1.AnnotationFailoverPolicy: string(policy)}
 	// The user's labels come along so that the sibling binds to the same
 	// Hosts (mappingSelector) and joins the same Emissary group; crossmap's
 	// own labels win on the few keys they share.
@@ -557,8 +737,8 @@ func gatewayHostname(ref ingress.ServiceRef, mirror *corev1.Service) string {
 
 // generatedBy returns the Mappings in the snapshot that the route role
 // generated for src.
-func (ix *routeIndex) generatedBy(src ObjectRef) []client.Object {
-	var out []client.Object
+func (ix *routeIndex) generatedBy(src ObjectRef) []Object {
+	var out []Object
 	for _, g := range ix.s.Mappings {
 		l := g.Labels
 		if l[crossmapv1.LabelManagedBy] == crossmapv1.ManagedBy && l[crossmapv1.LabelRole] == RoleRoute &&
@@ -571,34 +751,18 @@ func (ix *routeIndex) generatedBy(src ObjectRef) []client.Object {
 	return out
 }
 
-// groupOthers returns the Mappings Emissary would put in m's weighted group,
-// other than m and crossmap's own routes for m.
+// groupOthers returns the Mappings Emissary puts in m's weighted group,
+// other than m and crossmap's own routes for m, by namespace/name. Shadow
+// and host_redirect Mappings are not members: Emissary keeps them out of
+// the weighting (emissary.Groups).
 func (ix *routeIndex) groupOthers(m *ambv3.Mapping) []*ambv3.Mapping {
-	if ix.groupKeys == nil {
-		// Computed once per snapshot: every route asks about every Mapping.
-		ix.groupKeys = make(map[*ambv3.Mapping]string, len(ix.s.Mappings))
-		for _, o := range ix.s.Mappings {
-			ix.groupKeys[o] = ix.groupKey(o)
-		}
-	}
-	key, ok := ix.groupKeys[m]
-	if !ok {
-		key = ix.groupKey(m)
-	}
 	var out []*ambv3.Mapping
-	for _, o := range ix.s.Mappings {
-		if o.Namespace == m.Namespace && o.Name == m.Name {
-			continue
-		}
-		if o.Labels[crossmapv1.LabelRole] == RoleRoute && o.Labels[crossmapv1.LabelSourceNamespace] == m.Namespace && o.Labels[crossmapv1.LabelSourceName] == m.Name {
-			continue
-		}
-		// Emissary keeps shadow and host_redirect Mappings out of the
-		// weighted list (irhttpmappinggroup.py, add_mapping).
-		if ptr.Deref(o.Spec.Shadow, false) || ptr.Deref(o.Spec.HostRedirect, false) {
-			continue
-		}
-		if ix.groupKeys[o] == key {
+	for _, g := range ix.groupsOf(m) {
+		for _, mem := range g.Members {
+			o := mem.Mapping
+			if o == m || o.Namespace == m.Namespace && o.Name == m.Name || generatedFor(o, m) || slices.Contains(out, o) {
+				continue
+			}
 			out = append(out, o)
 		}
 	}
@@ -606,98 +770,64 @@ func (ix *routeIndex) groupOthers(m *ambv3.Mapping) []*ambv3.Mapping {
 	return out
 }
 
-// groupKey is what Emissary 3.10 groups HTTP Mappings by
-// (python/ambassador/ir/irhttpmapping.py, _group_id): method (GET when
-// unset), prefix, the header matches (hostname becomes an :authority match,
-// method a :method match), query parameter matches, precedence, and, for a
-// Mapping without a hostname, the mappingSelector labels of the Hosts it
-// binds to. The ambassador_id is added because Emissary installations with
-// different IDs never see each other's Mappings.
-func (ix *routeIndex) groupKey(m *ambv3.Mapping) string {
-	var b strings.Builder
-	sp := m.Spec
-	fmt.Fprintf(&b, "id=%v|method=%s|prefix=%s|", ambassadorIDs(sp.AmbassadorID), cmp.Or(sp.Method, "GET"), sp.Prefix)
-	hdrs := map[string]string{}
-	maps.Copy(hdrs, sp.Headers)
-	for k, v := range sp.RegexHeaders {
-		hdrs[k] = "~" + v
-	}
-	host := cmp.Or(sp.Hostname, sp.DeprecatedHost)
-	if host != "" {
-		hdrs[":authority"] = host
-	}
-	if sp.Method != "" {
-		hdrs[":method"] = sp.Method
-	}
-	for _, k := range slices.Sorted(maps.Keys(hdrs)) {
-		fmt.Fprintf(&b, "h:%s=%s|", k, hdrs[k])
-	}
-	qs := map[string]string{}
-	maps.Copy(qs, sp.QueryParameters)
-	for k, v := range sp.RegexQueryParameters {
-		qs[k] = "~" + v
-	}
-	for _, k := range slices.Sorted(maps.Keys(qs)) {
-		fmt.Fprintf(&b, "q:%s=%s|", k, qs[k])
-	}
-	if host == "" {
-		for _, h := range ix.s.Hosts {
-			// Only the Hosts of the Mapping's own installation count.
-			if h.Spec == nil || h.Spec.MappingSelector == nil || !sharesID(h.Spec.AmbassadorID, ambassadorIDs(sp.AmbassadorID)) {
-				continue
-			}
-			if selectorMatches(h.Spec.MappingSelector, m.Labels) {
-				for _, k := range slices.Sorted(maps.Keys(h.Spec.MappingSelector.MatchLabels)) {
-					fmt.Fprintf(&b, "sel:%s=%s|", k, h.Spec.MappingSelector.MatchLabels[k])
+// groupsOf returns the group m is a member of in each Emissary
+// installation crossmap routes for that serves m (usually one).
+func (ix *routeIndex) groupsOf(m *ambv3.Mapping) []*emissary.Group {
+	if ix.groups == nil {
+		// Computed once per snapshot: every route asks about its group.
+		ix.groups = map[*ambv3.Mapping][]*emissary.Group{}
+		ids := slices.Clone(ix.s.AmbassadorID)
+		if len(ids) == 0 {
+			ids = []string{"default"}
+		}
+		slices.Sort(ids)
+		for _, id := range slices.Compact(ids) {
+			// Emissary installations with different IDs never see each
+			// other's Mappings: one set of groups per installation.
+			groups, _ := emissary.Groups(emissary.Input{Mappings: ix.s.Mappings, Hosts: ix.s.Hosts, AmbassadorID: []string{id}})
+			for _, g := range groups {
+				for _, mem := range g.Members {
+					ix.groups[mem.Mapping] = append(ix.groups[mem.Mapping], g)
 				}
 			}
 		}
 	}
-	fmt.Fprintf(&b, "precedence=%d", ptr.Deref(sp.Precedence, 0))
-	return b.String()
+	return ix.groups[m]
 }
 
-// sharesID reports whether a Mapping with ambassador_id a is served by the
-// Emissary installation with id b; unset means "default", as in Emissary.
-func sharesID(a ambv3.AmbassadorID, b []string) bool {
-	bs := ambassadorIDs(b)
-	return slices.ContainsFunc(ambassadorIDs(a), func(id string) bool { return slices.Contains(bs, id) })
-}
-
-func ambassadorIDs(id []string) []string {
-	if len(id) == 0 {
-		return []string{"default"}
-	}
-	ids := slices.Clone([]string(id))
-	slices.Sort(ids)
-	return ids
+// generatedFor reports whether o is a route crossmap generated for the
+// annotated Mapping m.
+func generatedFor(o, m *ambv3.Mapping) bool {
+	l := o.Labels
+	return l[crossmapv1.LabelManagedBy] == crossmapv1.ManagedBy && l[crossmapv1.LabelRole] == RoleRoute &&
+		l[crossmapv1.LabelSourceNamespace] == m.Namespace && l[crossmapv1.LabelSourceName] == m.Name
 }
 
 // hostBinding checks that a generated Mapping binds to exactly the Hosts the
-// user's Mapping binds to, as far as labels decide it (the hostname is
-// copied, so it cannot differ).
+// user's Mapping binds to (emissary.Host.Binds), as far as labels decide it
+// (the hostname is copied, so it cannot differ).
 func (ix *routeIndex) hostBinding(user, gen *ambv3.Mapping) string {
-	hosts := slices.Clone(ix.s.Hosts)
-	slices.SortFunc(hosts, compareObjects)
-	for _, h := range hosts {
-		// Emissary ignores Hosts of other installations.
-		if h.Spec == nil || h.Spec.MappingSelector == nil || !sharesID(h.Spec.AmbassadorID, ambassadorIDs(user.Spec.AmbassadorID)) {
+	// Emissary ignores Hosts of other installations.
+	for _, h := range emissary.Hosts(emissary.Input{Hosts: ix.s.Hosts, AmbassadorID: servedIDs(user.Spec.AmbassadorID)}) {
+		if !h.HasSelector {
 			continue
 		}
-		u, g := selectorMatches(h.Spec.MappingSelector, user.Labels), selectorMatches(h.Spec.MappingSelector, gen.Labels)
+		u, g := h.Binds(user), h.Binds(gen)
 		if u != g {
-			return fmt.Sprintf("Mapping %s/%s: the generated Mapping %s would %s Host %s/%s, unlike the Mapping itself, because crossmap's labels meet the Host's mappingSelector; routes are left as they were",
-				user.Namespace, user.Name, gen.Name, map[bool]string{true: "bind to", false: "not bind to"}[g], h.Namespace, h.Name)
+			return fmt.Sprintf("Mapping %s/%s: the generated Mapping %s would %s Host %s, unlike the Mapping itself, because crossmap's labels meet the Host's mappingSelector; routes are left as they were",
+				user.Namespace, user.Name, gen.Name, map[bool]string{true: "bind to", false: "not bind to"}[g], h.Name)
 		}
 	}
 	return ""
 }
 
-// selectorMatches is Emissary 3.10's mappingSelector test
-// (python/ambassador/ir/irutils.py, selector_matches): only matchLabels
-// count, and every one of them must be among the Mapping's labels.
-func selectorMatches(sel *metav1.LabelSelector, l map[string]string) bool {
-	return labels.SelectorFromSet(sel.MatchLabels).Matches(labels.Set(l))
+// servedIDs are the installations a Mapping with ambassador_id aid is
+// served by, as far as its own field says ("default" when unset).
+func servedIDs(aid ambv3.AmbassadorID) []string {
+	if len(aid) == 0 {
+		return []string{"default"}
+	}
+	return aid
 }
 
 func isMirrorOf(mirror *corev1.Service, link LinkHealth, ref ingress.ServiceRef) bool {

@@ -7,7 +7,6 @@ import (
 	ambv3 "github.com/emissary-ingress/emissary/v3/pkg/api/getambassador.io/v3alpha1"
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
-	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	crossmapv1 "github.com/crossmap/crossmap/internal/api/v1alpha1"
 	"github.com/crossmap/crossmap/mapper"
@@ -50,8 +49,11 @@ type routeResult struct {
 	Held     bool                  `json:"held"`
 	Failover string                `json:"failover"`
 	Backends []mapper.RouteBackend `json:"backends"`
-	Problems []mapper.Problem      `json:"problems"`
-	Objects  []client.Object       `json:"objects"`
+	// Group is what is in force: the Emissary group of the snapshot.
+	Group      *mapper.RouteGroup `json:"group,omitempty"`
+	HeldReason string             `json:"heldReason,omitempty"`
+	Problems   []mapper.Problem   `json:"problems"`
+	Objects    []mapper.Object    `json:"objects"`
 }
 
 // routesResult is the output of a route golden case: every Route, in the
@@ -73,12 +75,14 @@ func runRoutes(s mapper.RouteSnapshot) routesResult {
 	out := routesResult{Routes: []routeResult{}}
 	for _, r := range mapper.Routes(s) {
 		out.Routes = append(out.Routes, routeResult{
-			Source:   r.Source,
-			Held:     r.Held,
-			Failover: r.Failover,
-			Backends: nonNil(r.Backends),
-			Problems: nonNil(r.Problems),
-			Objects:  nonNil(r.Objects),
+			Source:     r.Source,
+			Held:       r.Held,
+			Failover:   r.Failover,
+			Backends:   nonNil(r.Backends),
+			Group:      r.Group,
+			HeldReason: r.HeldReason,
+			Problems:   nonNil(r.Problems),
+			Objects:    nonNil(r.Objects),
 		})
 	}
 	return out

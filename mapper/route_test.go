@@ -18,8 +18,8 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/util/validation"
 	"k8s.io/utils/ptr"
-	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	"github.com/crossmap/crossmap/emissary"
 	"github.com/crossmap/crossmap/ingress"
 	crossmapv1 "github.com/crossmap/crossmap/internal/api/v1alpha1"
 	"github.com/crossmap/crossmap/mapper"
@@ -36,7 +36,7 @@ func TestRouteOwned(t *testing.T) {
 
 	for _, c := range []struct {
 		name     string
-		obj      client.Object
+		obj      mapper.Object
 		mappings []*ambv3.Mapping
 		id       []string
 		want     bool
@@ -236,7 +236,7 @@ func TestRouteInvariants(t *testing.T) {
 				}
 			})
 
-			var objs []client.Object
+			var objs []mapper.Object
 			for _, rt := range routes {
 				objs = append(objs, rt.Objects...)
 			}
@@ -281,7 +281,7 @@ func TestRouteInvariants(t *testing.T) {
 }
 
 // duplicateKeys are the keys at which objs holds more than one object.
-func duplicateKeys(objs []client.Object) []mapper.Key {
+func duplicateKeys(objs []mapper.Object) []mapper.Key {
 	seen := map[mapper.Key]int{}
 	var dups []mapper.Key
 	for _, o := range objs {
@@ -295,7 +295,7 @@ func duplicateKeys(objs []client.Object) []mapper.Key {
 
 // checkUniqueKeys checks that no two rendered objects, of one route or of
 // two, share a key: the controller would write one and then the other.
-func checkUniqueKeys(t reporter, objs []client.Object) {
+func checkUniqueKeys(t reporter, objs []mapper.Object) {
 	t.Helper()
 	for _, k := range duplicateKeys(objs) {
 		t.Errorf("%s is rendered more than once", k)
@@ -348,6 +348,12 @@ func checkRoute(t reporter, s mapper.RouteSnapshot, routes []mapper.Route, i int
 			}
 			if !earlierSourceInGroup(s, user) {
 				t.Errorf("%s: %s, but no annotated Mapping before it is in its Emissary group", src, p.Error())
+			}
+		case mapper.ReasonSharedGroup:
+			// Others' Mappings take a share of the group: the routes are
+			// written, and the group in force names them.
+			if rt.Group == nil || !slices.ContainsFunc(rt.Group.Members, func(m mapper.GroupMember) bool { return m.Owner == mapper.OwnerOther && m.Share > 0 }) {
+				t.Errorf("%s: %s, but its group in force has no other Mapping with a share", src, p.Error())
 			}
 		case mapper.ReasonUnsupportedMapping:
 			// Only a second TrafficSplit of one Service: the routes are
@@ -423,7 +429,7 @@ func checkRoute(t reporter, s mapper.RouteSnapshot, routes []mapper.Route, i int
 	}
 }
 
-func isTrafficSplit(o client.Object) bool {
+func isTrafficSplit(o mapper.Object) bool {
 	return o.GetObjectKind().GroupVersionKind().Kind == "TrafficSplit"
 }
 
@@ -581,7 +587,7 @@ func checkOneSplitPerGroup(t reporter, s mapper.RouteSnapshot, routes []mapper.R
 	hosts := servedHosts(s)
 	groups := map[string]mapper.ObjectRef{}
 	for _, rt := range routes {
-		if rt.Held || !slices.ContainsFunc(rt.Objects, func(o client.Object) bool {
+		if rt.Held || !slices.ContainsFunc(rt.Objects, func(o mapper.Object) bool {
 			m, ok := o.(*ambv3.Mapping)
 			return ok && m.Spec.Weight != nil
 		}) {
@@ -611,7 +617,7 @@ func findService(s mapper.RouteSnapshot, ns, name string) *corev1.Service {
 
 // checkValidMetadata checks that the API server would accept the names and
 // labels of what is rendered.
-func checkValidMetadata(t reporter, objs []client.Object) {
+func checkValidMetadata(t reporter, objs []mapper.Object) {
 	t.Helper()
 	for _, o := range objs {
 		k := mapper.KeyOf(o)
@@ -628,7 +634,7 @@ func checkValidMetadata(t reporter, objs []client.Object) {
 
 // checkTrafficSplitServices checks that every rendered TrafficSplit names
 // Services of its own namespace, which is where SMI looks for them.
-func checkTrafficSplitServices(t reporter, s mapper.RouteSnapshot, objs []client.Object) {
+func checkTrafficSplitServices(t reporter, s mapper.RouteSnapshot, objs []mapper.Object) {
 	t.Helper()
 	for _, o := range objs {
 		var names []string
@@ -701,15 +707,15 @@ func checkEmissaryGroups(t reporter, s mapper.RouteSnapshot, routes []mapper.Rou
 		}
 		userID := emissaryGroupID(user, hosts)
 		members := group(user)
-		gm := make([]mapper.GroupMember, len(members))
+		gm := make([]emissary.Weighted, len(members))
 		weightless := 0
 		for i, m := range members {
-			gm[i] = mapper.GroupMember{Name: m.Namespace + "/" + m.Name, Weight: m.Spec.Weight}
+			gm[i] = emissary.Weighted{Name: m.Namespace + "/" + m.Name, Weight: m.Spec.Weight}
 			if m.Spec.Weight == nil {
 				weightless++
 			}
 		}
-		shares, err := mapper.Shares(gm)
+		shares, err := emissary.Shares(gm)
 		if err != nil {
 			t.Errorf("%s: Emissary rejects the group the route writes to: %v", r.Source, err)
 			continue
@@ -868,12 +874,10 @@ func emissaryGroupID(m *ambv3.Mapping, hosts []*ambv3.Host) string {
 	if p := ptr.Deref(sp.Precedence, 0); p != 0 {
 		b.WriteString(strconv.Itoa(p))
 	}
-	// Installations with different ids never see each other's Mappings.
-	ids := []string{"default"}
-	if len(sp.AmbassadorID) > 0 {
-		ids = slices.Sorted(slices.Values(sp.AmbassadorID))
-	}
-	return strings.Join(ids, ",") + "|" + b.String()
+	// The ambassador_id is not part of it: an installation sees only the
+	// Mappings it serves (the callers filter with served), and groups
+	// those whatever else their ambassador_id lists (issue 12).
+	return b.String()
 }
 
 // coreMappingKeys are the keys every Mapping of an Emissary group must agree

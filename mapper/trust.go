@@ -4,7 +4,6 @@ import (
 	"slices"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/crossmap/crossmap/ingress"
 	crossmapv1 "github.com/crossmap/crossmap/internal/api/v1alpha1"
@@ -34,8 +33,8 @@ type OriginLink struct {
 // Emissary reads a TLSContext's secrets from its own namespace). Links are
 // taken in order and a cluster's first Link wins: the route role reports
 // two Links to one cluster as a problem of its own.
-func OriginContexts(namespace string, ambassadorID []string, links []OriginLink) []client.Object {
-	var out []client.Object
+func OriginContexts(namespace string, ambassadorID []string, links []OriginLink) []Object {
+	var out []Object
 	seen := map[string]bool{}
 	for _, l := range links {
 		if seen[l.Cluster] {

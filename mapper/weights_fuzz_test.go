@@ -1,34 +1,14 @@
 package mapper_test
 
 import (
-	"strconv"
 	"testing"
 
 	"github.com/crossmap/crossmap/mapper"
 )
 
-// The seed corpora are in testdata/fuzz/FuzzShares and
-// testdata/fuzz/FuzzEffective. Run a fuzzer with, for example,
+// The seed corpus is in testdata/fuzz/FuzzEffective. Run the fuzzer with
 //
-//	go test ./mapper -run '^$' -fuzz FuzzShares -fuzztime 30s
-
-// FuzzShares decodes one member per byte: below 128 a weight of b-10 (so
-// -10..117, around the edges at 0 and 100), from 128 on a member without a
-// weight.
-func FuzzShares(f *testing.F) {
-	f.Fuzz(func(t *testing.T, data []byte) {
-		members := make([]mapper.GroupMember, len(data))
-		for i, b := range data {
-			members[i].Name = "m" + strconv.Itoa(i)
-			if b < 128 {
-				w := int(b) - 10
-				members[i].Weight = &w
-			}
-		}
-		got, err := mapper.Shares(members)
-		checkShares(t, members, got, err)
-	})
-}
+//	go test ./mapper -run '^$' -fuzz FuzzEffective -fuzztime 30s
 
 // FuzzEffective decodes policy as one of five strings (the three policies, ""
 // and an unknown one), budget as -5..105, and one remote per byte of data:

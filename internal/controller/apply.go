@@ -55,7 +55,7 @@ func (a *Applier) Apply(ctx context.Context, p mapper.Plan) error {
 	var namespaces, applies, deletes []write
 	for _, group := range []struct {
 		op   string
-		objs []client.Object
+		objs []mapper.Object
 	}{{"create", p.Create}, {"update", p.Update}} {
 		for _, obj := range group.objs {
 			if _, isNS := obj.(*corev1.Namespace); isNS {

@@ -167,9 +167,9 @@ func TestApplierDryRunWritesNothing(t *testing.T) {
 	a, rec, c := newApplier(t, true, nil, stale, changed)
 
 	plan := mapper.Plan{
-		Create: []client.Object{mirrorService("new"), mirrorSlice("new-gw4", "new")},
-		Update: []client.Object{changed},
-		Delete: []client.Object{stale},
+		Create: []mapper.Object{mirrorService("new"), mirrorSlice("new-gw4", "new")},
+		Update: []mapper.Object{changed},
+		Delete: []mapper.Object{stale},
 	}
 	if err := a.Apply(testContext(t), plan); err != nil {
 		t.Fatalf("Apply in dry run = %v; want nil", err)
@@ -195,7 +195,7 @@ func TestApplierDeleteNotFound(t *testing.T) {
 	goneSlice := mirrorSlice("gone-gw4", "gone")
 	a, rec, _ := newApplier(t, false, nil)
 
-	if err := a.Apply(testContext(t), mapper.Plan{Delete: []client.Object{gone, goneSlice}}); err != nil {
+	if err := a.Apply(testContext(t), mapper.Plan{Delete: []mapper.Object{gone, goneSlice}}); err != nil {
 		t.Fatalf("Apply of deletes of missing objects = %v; want nil: they are already gone", err)
 	}
 	if got, want := rec.Writes(), []string{"delete test/gone", "delete test/gone-gw4"}; !slices.Equal(got, want) {
@@ -212,9 +212,9 @@ func TestApplierGoesOnPastFailedWrites(t *testing.T) {
 	a, rec, c := newApplier(t, false, []string{"test/b", "test/d"}, doomed, gone)
 
 	plan := mapper.Plan{
-		Create: []client.Object{mirrorService("a"), mirrorService("b"), mirrorService("c")},
-		Update: []client.Object{mirrorSlice("c-gw4", "c")},
-		Delete: []client.Object{doomed, gone},
+		Create: []mapper.Object{mirrorService("a"), mirrorService("b"), mirrorService("c")},
+		Update: []mapper.Object{mirrorSlice("c-gw4", "c")},
+		Delete: []mapper.Object{doomed, gone},
 	}
 	err := a.Apply(testContext(t), plan)
 	if err == nil {
@@ -276,7 +276,7 @@ func TestApplierGoesOnPastFailedWrites(t *testing.T) {
 func TestApplierWritesNamespacesFirst(t *testing.T) {
 	a, rec, _ := newApplier(t, false, nil)
 	ns := &corev1.Namespace{TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: "Namespace"}, ObjectMeta: metav1.ObjectMeta{Name: "test"}}
-	var objs []client.Object
+	var objs []mapper.Object
 	for i := range 20 {
 		objs = append(objs, mirrorService(fmt.Sprintf("svc-%02d", i)))
 	}

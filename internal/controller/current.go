@@ -27,8 +27,8 @@ import (
 // back), the status reads them. Whoever changes one must DeepCopy it
 // first. Unstructured objects are one map shared all the way down, so
 // their lists are deep copied as before.
-func listOwned(ctx context.Context, c client.Client, owner map[string]string, lists ...client.ObjectList) ([]client.Object, error) {
-	var out []client.Object
+func listOwned(ctx context.Context, c client.Client, owner map[string]string, lists ...client.ObjectList) ([]mapper.Object, error) {
+	var out []mapper.Object
 	for _, list := range lists {
 		opts := []client.ListOption{client.MatchingLabels(owner)}
 		if _, isUnstructured := list.(*unstructured.UnstructuredList); !isUnstructured {
@@ -56,9 +56,9 @@ func listOwned(ctx context.Context, c client.Client, owner map[string]string, li
 // plus whatever stands, in the cache, at a desired object's key (which may
 // be somebody else's object: a conflict). The owned objects come first, as
 // given, so that out[len(owned):] are the others.
-func currentObjects(ctx context.Context, c client.Client, desired, owned []client.Object) ([]client.Object, error) {
+func currentObjects(ctx context.Context, c client.Client, desired, owned []mapper.Object) ([]mapper.Object, error) {
 	seen := make(map[mapper.Key]bool, len(owned))
-	out := append([]client.Object(nil), owned...)
+	out := append([]mapper.Object(nil), owned...)
 	for _, o := range owned {
 		seen[mapper.KeyOf(o)] = true
 	}

@@ -96,7 +96,7 @@ func (r *ExportReconciler) Reconcile(ctx context.Context, _ reconcile.Request) (
 	if err != nil {
 		return reconcile.Result{}, err
 	}
-	plan := mapper.DiffWith(desired, current, func(o client.Object) bool {
+	plan := mapper.DiffWith(desired, current, func(o mapper.Object) bool {
 		return labels.SelectorFromSet(r.gatewaySelector()).Matches(labels.Set(o.GetLabels()))
 	}, r.memo.Differs)
 	problems = append(problems, plan.Conflicts...)

@@ -146,7 +146,7 @@ func (rt *linkRuntime) recordLag(p mapper.Plan, lag time.Duration, at time.Time)
 	if rt.lags == nil {
 		rt.lags = map[string]syncRecord{}
 	}
-	for _, group := range [][]client.Object{p.Create, p.Update, p.Delete} {
+	for _, group := range [][]mapper.Object{p.Create, p.Update, p.Delete} {
 		for _, o := range group {
 			name := o.GetName()
 			if es, ok := o.(*discoveryv1.EndpointSlice); ok {
@@ -159,7 +159,7 @@ func (rt *linkRuntime) recordLag(p mapper.Plan, lag time.Duration, at time.Time)
 
 // services describes the mirrors in desired for the status API. mirrored
 // lists the mirror Services that are not in conflict.
-func (rt *linkRuntime) services(ref mapper.LinkRef, desired []client.Object, mirrored []string) []status.Service {
+func (rt *linkRuntime) services(ref mapper.LinkRef, desired []mapper.Object, mirrored []string) []status.Service {
 	var out []status.Service
 	isMirrored := sets.New(mirrored...)
 	slicesOf := map[string][]*discoveryv1.EndpointSlice{}
@@ -412,7 +412,7 @@ func (r *LinkReconciler) Reconcile(ctx context.Context, req reconcile.Request) (
 	// current starts with owned, which the list selected by the owner
 	// labels already; only what stands at a desired key is checked again.
 	others := sets.New(current[len(owned):]...)
-	plan := mapper.DiffWith(desired, current, func(o client.Object) bool {
+	plan := mapper.DiffWith(desired, current, func(o mapper.Object) bool {
 		_, isNS := o.(*corev1.Namespace)
 		// Namespaces are created when missing but never deleted: by then
 		// they may hold anybody's objects.
@@ -923,7 +923,7 @@ func (r *LinkReconciler) forget(ctx context.Context, key types.NamespacedName) e
 	if err != nil {
 		return err
 	}
-	plan := mapper.Diff(nil, owned, func(client.Object) bool { return true })
+	plan := mapper.Diff(nil, owned, func(mapper.Object) bool { return true })
 	if plan.Empty() {
 		return nil
 	}

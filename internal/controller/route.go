@@ -87,7 +87,7 @@ func (r *RouteReconciler) Reconcile(ctx context.Context, _ reconcile.Request) (r
 	routes := mapper.Routes(snap)
 
 	owner := mapper.RouteSelector()
-	var existing []client.Object
+	var existing []mapper.Object
 	for _, l := range []client.ObjectList{&ambv3.MappingList{}, r.splitList()} {
 		objs, err := listOwned(ctx, r.Client, owner, l)
 		if meta.IsNoMatchError(err) {
@@ -101,7 +101,7 @@ func (r *RouteReconciler) Reconcile(ctx context.Context, _ reconcile.Request) (r
 		existing = append(existing, objs...)
 	}
 
-	var desired []client.Object
+	var desired []mapper.Object
 	views := make([]status.Route, 0, len(routes))
 	seen := map[string]bool{}
 	for _, rt := range routes {
@@ -132,7 +132,7 @@ func (r *RouteReconciler) Reconcile(ctx context.Context, _ reconcile.Request) (r
 	if err != nil {
 		return reconcile.Result{}, err
 	}
-	plan := mapper.DiffWith(desired, current, func(o client.Object) bool { return mapper.RouteOwned(o, snap) }, r.memo.Differs)
+	plan := mapper.DiffWith(desired, current, func(o mapper.Object) bool { return mapper.RouteOwned(o, snap) }, r.memo.Differs)
 	r.Reporter.Report(ctx, "route-conflicts", plan.Conflicts, func(p mapper.Problem) client.Object { return refObject(p.Object) })
 	if plan.Empty() {
 		logger.V(1).Info("Routes are up to date", "routes", len(routes))
@@ -258,8 +258,8 @@ func (r *RouteReconciler) snapshot(ctx context.Context) (mapper.RouteSnapshot, e
 }
 
 // ownedBy picks the objects generated for the annotated Mapping src.
-func ownedBy(objs []client.Object, src mapper.ObjectRef) []client.Object {
-	return slices.DeleteFunc(slices.Clone(objs), func(o client.Object) bool {
+func ownedBy(objs []mapper.Object, src mapper.ObjectRef) []mapper.Object {
+	return slices.DeleteFunc(slices.Clone(objs), func(o mapper.Object) bool {
 		l := o.GetLabels()
 		return l[crossmapv1.LabelSourceNamespace] != src.Namespace || l[crossmapv1.LabelSourceName] != src.Name
 	})

@@ -138,13 +138,13 @@ func (r *TrustReconciler) Reconcile(ctx context.Context, _ reconcile.Request) (r
 	if err != nil {
 		return reconcile.Result{}, err
 	}
-	plan := mapper.DiffWith(desired, current, func(o client.Object) bool {
+	plan := mapper.DiffWith(desired, current, func(o mapper.Object) bool {
 		return labels.SelectorFromSet(mapper.TrustSelector()).Matches(labels.Set(o.GetLabels()))
 	}, r.memo.Differs)
 	// A certificate no role needs any more (--export=false, say) is left
 	// in place rather than deleted: a key is cheap to keep and costly to
 	// lose, and crossmap's RBAC holds no delete on Secrets.
-	plan.Delete = slices.DeleteFunc(plan.Delete, func(o client.Object) bool {
+	plan.Delete = slices.DeleteFunc(plan.Delete, func(o mapper.Object) bool {
 		_, isSecret := o.(*corev1.Secret)
 		return isSecret
 	})
@@ -177,15 +177,15 @@ func (r *TrustReconciler) Reconcile(ctx context.Context, _ reconcile.Request) (r
 // next is the earliest renewal. Without a usable trust anchor, the Secrets
 // crossmap already owns are rendered as they are, so nothing in service is
 // taken away.
-func (r *TrustReconciler) secrets(ctx context.Context, now time.Time, owned []client.Object, view *status.Trust) (out []client.Object, next time.Time, problems []mapper.Problem) {
+func (r *TrustReconciler) secrets(ctx context.Context, now time.Time, owned []mapper.Object, view *status.Trust) (out []mapper.Object, next time.Time, problems []mapper.Problem) {
 	ownedSecret := map[string]*corev1.Secret{}
 	for _, o := range owned {
 		if s, ok := o.(*corev1.Secret); ok {
 			ownedSecret[s.Name] = s
 		}
 	}
-	keepAll := func() []client.Object {
-		var keep []client.Object
+	keepAll := func() []mapper.Object {
+		var keep []mapper.Object
 		for _, name := range slices.Sorted(maps.Keys(ownedSecret)) {
 			keep = append(keep, ownedSecret[name])
 		}

@@ -33,4 +33,9 @@ const (
 	// object. A changed hash means a field was added or removed; together
 	// with a field-by-field check it decides whether a write is needed.
 	AnnotationSpecHash = "crossmap.io/spec-hash"
+
+	// AnnotationFailoverPolicy records, on each route the route role
+	// writes, the failover policy its weights were computed with, so that
+	// the status of a held route can say which policy is in force.
+	AnnotationFailoverPolicy = "crossmap.io/failover-policy"
 )
