@@ -18,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	ambv3 "github.com/emissary-ingress/emissary/v3/pkg/api/getambassador.io/v3alpha1"
 	"golang.org/x/net/html"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -491,4 +492,100 @@ func TestPprofAddr(t *testing.T) {
 	if !bytes.Contains(body, []byte(filepath.Base(os.Args[0]))) {
 		t.Errorf("/debug/pprof/cmdline = %q; want this process's command line", body)
 	}
+}
+
+// groupShares renders a route's group in force as "mapping=share(owner)",
+// in route order, with the test's namespace left out.
+func groupShares(ns string, r status.Route) string {
+	if r.Group == nil {
+		return "<no group>"
+	}
+	var out []string
+	for _, m := range r.Group.Members {
+		out = append(out, fmt.Sprintf("%s=%d(%s)", strings.TrimPrefix(m.Mapping, ns+"/"), m.Share, m.Owner))
+	}
+	return strings.Join(out, " ")
+}
+
+// TestStatusGroupInForce is issue 12 on real control planes, read over
+// HTTP: /status says what Emissary does with the Mappings that exist.
+//
+// Before: a second, unannotated Mapping in the group (podinfo-v2, no
+// weight) took half of the local remainder while /status/routes said local
+// 50 and reported nothing; and a route held by a bad annotation showed
+// backends [] with failover "" and the split still in force nowhere.
+// After: the whole group with each member's share, a SharedGroup problem
+// (status, Warning Event, log) naming podinfo-v2 with its 25%, and for the
+// held route the routes in force, why it is held and the policy in force.
+func TestStatusGroupInForce(t *testing.T) {
+	h, user := splitSetup(t, map[string]string{"crossmap.io/split": "east=50", "crossmap.io/failover": "weighted"}, nil)
+	h.wantWeight("split written", "podinfo-east", 50)
+	base := h.statusURL()
+	route := func(ctx context.Context) (statusRoute, error) {
+		var r statusRoute
+		err := statusGetJSON(ctx, base+"/status/routes/"+h.ns+"/podinfo", http.StatusOK, &r)
+		return r, err
+	}
+
+	// Somebody's podinfo-v2: same prefix and hostname, no weight.
+	h.userMapping("podinfo-v2", "podinfo-v2."+h.ns+":9898", nil, func(m *ambv3.Mapping) { m.Spec.Prefix = "/podinfo/" })
+	want := "podinfo-east=50(crossmap) podinfo=25(user) podinfo-v2=25(other)"
+	h.eventually("group in force with podinfo-v2 and a SharedGroup problem", func(ctx context.Context) error {
+		r, err := route(ctx)
+		if err != nil {
+			return err
+		}
+		if got := groupShares(h.ns, r.Route); got != want {
+			return fmt.Errorf("group %s, want %s", got, want)
+		}
+		p, ok := firstWhere(r.Problems, func(p status.Problem) bool { return p.Reason == mapper.ReasonSharedGroup })
+		if !ok || !strings.Contains(p.Message, h.ns+"/podinfo-v2 (no weight) 25%") || !strings.Contains(p.Message, "gets 25% where crossmap configured 50%") {
+			return fmt.Errorf("problems %+v, want SharedGroup naming %s/podinfo-v2 with 25%%", r.Problems, h.ns)
+		}
+		if r.Held || r.Failover != "weighted" {
+			return fmt.Errorf("held %v, failover %q; want not held, weighted", r.Held, r.Failover)
+		}
+		for _, e := range h.events(h.west, h.ns) {
+			if e.Reason == mapper.ReasonSharedGroup && e.Type == corev1.EventTypeWarning && e.InvolvedObject.Name == "podinfo" && strings.Contains(e.Message, "podinfo-v2") {
+				return nil
+			}
+		}
+		return errors.New("no Warning Event SharedGroup on the Mapping")
+	})
+
+	// A bad annotation holds the route: the routes in force stay and show.
+	update(h, h.west, user, func(m *ambv3.Mapping) {
+		m.Annotations = map[string]string{"crossmap.io/split": "east=fifty", "crossmap.io/failover": "weighted"}
+	})
+	h.eventually("held route shows what is in force", func(ctx context.Context) error {
+		r, err := route(ctx)
+		if err != nil {
+			return err
+		}
+		if !r.Held || !strings.HasPrefix(r.HeldReason, mapper.ReasonInvalidAnnotation+": ") || !strings.Contains(r.HeldReason, `"east=fifty"`) {
+			return fmt.Errorf("held %v, heldReason %q; want held for the InvalidAnnotation", r.Held, r.HeldReason)
+		}
+		if got := groupShares(h.ns, r.Route); got != want {
+			return fmt.Errorf("group %s, want the routes in force %s", got, want)
+		}
+		if r.Failover != "weighted" {
+			return fmt.Errorf("failover %q, want weighted, the policy the kept route was written with", r.Failover)
+		}
+		return nil
+	})
+	// The same held route with failover in the annotation broken too: the
+	// policy in force is still the kept route's.
+	update(h, h.west, user, func(m *ambv3.Mapping) {
+		m.Annotations = map[string]string{"crossmap.io/split": "east=50", "crossmap.io/failover": "sometimes"}
+	})
+	h.eventually("held for the failover annotation, policy in force unchanged", func(ctx context.Context) error {
+		r, err := route(ctx)
+		if err != nil {
+			return err
+		}
+		if !r.Held || !strings.Contains(r.HeldReason, `"sometimes"`) || r.Failover != "weighted" {
+			return fmt.Errorf("held %v, heldReason %q, failover %q; want held for \"sometimes\", failover weighted", r.Held, r.HeldReason, r.Failover)
+		}
+		return nil
+	})
 }

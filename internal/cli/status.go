@@ -245,7 +245,51 @@ func WriteStatusTable(out io.Writer, v status.View) error {
 			fmt.Fprintf(tw, "%s\t%s\t%s\n", oneLine(p.Reason), oneLine(p.Object.String()), oneLine(p.Message))
 		}
 	}
+	var inForce []status.Route
+	for _, r := range v.Routes {
+		if r.Group != nil {
+			inForce = append(inForce, r)
+		}
+	}
+	if len(inForce) > 0 {
+		// What Emissary does with each annotated Mapping's traffic now: its
+		// whole group, whoever wrote the members (issue 12).
+		fmt.Fprintf(tw, "\nRoutes in force (%d):\n", len(inForce))
+		fmt.Fprintln(tw, "ROUTE\tFAILOVER\tHELD\tEMISSARY GROUP: MAPPING SHARE% (OWNER)")
+		for _, r := range inForce {
+			held := "no"
+			if r.Held {
+				held = "yes"
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", oneLine(r.Key()), oneLine(r.Failover), held, oneLine(groupSummary(r.Group)))
+		}
+	}
 	return tw.Flush()
+}
+
+// groupSummary reads like "test/podinfo-east 50 (crossmap, east);
+// test/podinfo 25 (this Mapping, configured 50); test/podinfo-v2 25
+// (other)".
+func groupSummary(g *mapper.RouteGroup) string {
+	var parts []string
+	for _, m := range g.Members {
+		who := map[string]string{mapper.OwnerUser: "this Mapping", mapper.OwnerCrossmap: "crossmap"}[m.Owner]
+		if who == "" {
+			who = "other"
+		}
+		if m.Cluster != "" {
+			who += ", " + m.Cluster
+		}
+		if m.Configured != nil && *m.Configured != m.Share {
+			who += fmt.Sprintf(", configured %d", *m.Configured)
+		}
+		parts = append(parts, fmt.Sprintf("%s %d (%s)", m.Mapping, m.Share, who))
+	}
+	s := strings.Join(parts, "; ")
+	if g.Error != "" {
+		s += "; Emissary rejects the group: " + g.Error
+	}
+	return s
 }
 
 // oneLine keeps a cell on its line and in its column: a tab or newline in a

@@ -230,3 +230,31 @@ func TestStatusOptionsValidate(t *testing.T) {
 		}
 	}
 }
+
+// TestWriteStatusTableInForce: issue 12. Below the problems, each route
+// with its Emissary group in force: every member's share, who owns it, and
+// what crossmap configured where the share differs.
+func TestWriteStatusTableInForce(t *testing.T) {
+	fifty := 50
+	v := status.View{Links: []status.Link{}, Problems: []status.Problem{}, Routes: []status.Route{{
+		Namespace: "test", Name: "podinfo", Failover: "off",
+		Group: &mapper.RouteGroup{Members: []mapper.GroupMember{
+			{Mapping: "test/podinfo-east", Owner: mapper.OwnerCrossmap, Cluster: "east", Weight: &fifty, Share: 50, Configured: &fifty},
+			{Mapping: "test/podinfo", Owner: mapper.OwnerUser, Share: 25, Configured: &fifty},
+			{Mapping: "test/podinfo-v2", Owner: mapper.OwnerOther, Share: 25},
+		}},
+	}, {Namespace: "test", Name: "nogroup", Failover: "off"}}}
+	var out bytes.Buffer
+	if err := WriteStatusTable(&out, v); err != nil {
+		t.Fatal(err)
+	}
+	want := `No Links: link a cluster with 'crossmap link NAME --kubeconfig FILE'.
+
+Routes in force (1):
+ROUTE         FAILOVER  HELD  EMISSARY GROUP: MAPPING SHARE% (OWNER)
+test/podinfo  off       no    test/podinfo-east 50 (crossmap, east); test/podinfo 25 (this Mapping, configured 50); test/podinfo-v2 25 (other)
+`
+	if got := out.String(); got != want {
+		t.Errorf("table:\n%s\nwant:\n%s", got, want)
+	}
+}

@@ -114,7 +114,8 @@ func (r *RouteReconciler) Reconcile(ctx context.Context, _ reconcile.Request) (r
 			objs = ownedBy(existing, rt.Source)
 		}
 		desired = append(desired, objs...)
-		views = append(views, status.Route{Namespace: rt.Source.Namespace, Name: rt.Source.Name, Failover: rt.Failover, Held: rt.Held, Backends: rt.Backends})
+		views = append(views, status.Route{Namespace: rt.Source.Namespace, Name: rt.Source.Name, Failover: rt.Failover,
+			Held: rt.Held, HeldReason: rt.HeldReason, Backends: rt.Backends, Group: rt.Group})
 		regarding := &ambv3.Mapping{}
 		regarding.Namespace, regarding.Name = rt.Source.Namespace, rt.Source.Name
 		r.Reporter.Report(ctx, "route/"+key, rt.Problems, func(mapper.Problem) client.Object { return regarding })

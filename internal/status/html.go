@@ -5,6 +5,7 @@ import (
 	_ "embed"
 	"html/template"
 	"net/http"
+	"strconv"
 	"time"
 
 	"github.com/crossmap/crossmap/mapper"
@@ -96,7 +97,20 @@ type pageRoute struct {
 	Route
 	Health   string
 	Backends []pageBackend
+	// Members are the Emissary group in force.
+	Members  []pageMember
 	Problems []pageProblem
+}
+
+type pageMember struct {
+	mapper.GroupMember
+	// Weight is the weight field as text, "–" for none; Configured the
+	// share crossmap configured, "–" when it configures none.
+	Weight, Configured string
+	// SharePct is the share clamped to 0-100, for the bar; Differs is
+	// true when the share is not what crossmap configured.
+	SharePct int
+	Differs  bool
 }
 
 type pageBackend struct {
@@ -159,6 +173,19 @@ func newPage(v View, now time.Time) page {
 				pr.Health = healthWarn
 			}
 			pr.Backends = append(pr.Backends, pb)
+		}
+		if r.Group != nil {
+			for _, m := range r.Group.Members {
+				pm := pageMember{GroupMember: m, Weight: "–", Configured: "–", SharePct: percent(m.Share)}
+				if m.Weight != nil {
+					pm.Weight = strconv.Itoa(*m.Weight)
+				}
+				if m.Configured != nil {
+					pm.Configured = strconv.Itoa(*m.Configured)
+					pm.Differs = *m.Configured != m.Share
+				}
+				pr.Members = append(pr.Members, pm)
+			}
 		}
 		for _, prob := range problemsOf(v, r.Key()) {
 			pr.Problems = append(pr.Problems, pageProblem{Problem: prob, Age: age(now, prob.Since)})

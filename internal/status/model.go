@@ -107,16 +107,23 @@ type Problem struct {
 	Since time.Time `json:"since"`
 }
 
-// Route is what the status API shows of one annotated Mapping: each
-// backend's configured and effective weight, and why they differ.
+// Route is what the status API shows of one annotated Mapping: what
+// crossmap configures (each backend's configured and effective weight, and
+// why they differ) and what is in force (the Mapping's Emissary group as
+// the Mappings that exist form it, whoever wrote them).
 type Route struct {
 	Namespace string `json:"namespace"`
 	Name      string `json:"name"`
-	// Failover is the Mapping's failover policy.
+	// Failover is the failover policy in force.
 	Failover string `json:"failover"`
-	// Held is true while a problem keeps the last good routes in place.
-	Held     bool                  `json:"held"`
-	Backends []mapper.RouteBackend `json:"backends"`
+	// Held is true while a problem keeps the last good routes in place;
+	// HeldReason is that problem.
+	Held       bool                  `json:"held"`
+	HeldReason string                `json:"heldReason,omitempty"`
+	Backends   []mapper.RouteBackend `json:"backends"`
+	// Group is the Emissary group in force, every member with its share of
+	// the requests; absent when Emissary puts the Mapping in no group.
+	Group *mapper.RouteGroup `json:"group,omitempty"`
 }
 
 // Key is the Route's namespace/name.

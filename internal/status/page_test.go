@@ -275,3 +275,57 @@ func text(n *html.Node) string {
 	})
 	return strings.Join(strings.Fields(b.String()), " ")
 }
+
+// TestServerPageGroupInForce: issue 12. The page shows each route's
+// Emissary group as it stands, every member with its share, next to what
+// crossmap configured; a held route shows the routes still in force and
+// why it is held.
+func TestServerPageGroupInForce(t *testing.T) {
+	fifty := 50
+	m := status.NewModel()
+	m.SetRoutes([]status.Route{{
+		Namespace: "test", Name: "shared", Failover: "off",
+		Backends: []mapper.RouteBackend{{Service: "test/shared", Configured: 50, Effective: 50, Healthy: true}},
+		Group: &mapper.RouteGroup{Members: []mapper.GroupMember{
+			{Mapping: "test/shared-east", Owner: mapper.OwnerCrossmap, Cluster: "east", Service: "shared-east.test:9898", Weight: &fifty, Share: 50, Configured: &fifty},
+			{Mapping: "test/shared", Owner: mapper.OwnerUser, Service: "shared.test:9898", Share: 25, Configured: &fifty, Reason: "other Mappings in the Emissary group take 25%: test/shared-v2 (no weight) 25%"},
+			{Mapping: "test/shared-v2", Owner: mapper.OwnerOther, Service: "shared-v2.test:9898", Share: 25},
+		}},
+	}, {
+		Namespace: "test", Name: "held", Failover: "weighted", Held: true, HeldReason: "InvalidAnnotation: bad split",
+		Group: &mapper.RouteGroup{Members: []mapper.GroupMember{
+			{Mapping: "test/held-east", Owner: mapper.OwnerCrossmap, Cluster: "east", Service: "held-east.test:9898", Weight: &fifty, Share: 50},
+			{Mapping: "test/held", Owner: mapper.OwnerUser, Service: "held.test:9898", Share: 50},
+		}},
+	}})
+	doc, _ := servePage(t, m)
+
+	shared := one(t, doc, "data-route", "test/shared")
+	for _, tc := range []struct{ mapping, owner, share, want string }{
+		{"test/shared-east", "crossmap", "50", "east"},
+		{"test/shared", "user", "25", "test/shared-v2 (no weight) 25%"},
+		{"test/shared-v2", "other", "25", "other"},
+	} {
+		rows := find(shared, "data-member", tc.mapping)
+		if len(rows) != 1 {
+			t.Fatalf("route test/shared: %d rows for member %s; want 1", len(rows), tc.mapping)
+		}
+		if got := attr(rows[0], "data-owner"); got != tc.owner {
+			t.Errorf("member %s: data-owner %q; want %q", tc.mapping, got, tc.owner)
+		}
+		if got := attr(rows[0], "data-share"); got != tc.share {
+			t.Errorf("member %s: data-share %q; want %q", tc.mapping, got, tc.share)
+		}
+		if !strings.Contains(text(rows[0]), tc.want) {
+			t.Errorf("member %s: row %q does not show %q", tc.mapping, text(rows[0]), tc.want)
+		}
+	}
+
+	held := one(t, doc, "data-route", "test/held")
+	if !strings.Contains(text(held), "InvalidAnnotation: bad split") || !strings.Contains(text(held), "weighted") {
+		t.Errorf("route test/held: %q; want the reason it is held and failover weighted", text(held))
+	}
+	if rows := find(held, "data-member", "test/held-east"); len(rows) != 1 || attr(rows[0], "data-share") != "50" {
+		t.Errorf("route test/held: the route in force test/held-east at 50 is not shown")
+	}
+}
