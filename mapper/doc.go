@@ -14,8 +14,9 @@
 //   - Import: a Link's remote exported Services and EndpointSlices → local
 //     mirror Services (<svc>-<cluster>) and EndpointSlices.
 //   - Routes: annotated Mappings → sibling Mappings (one per remote
-//     backend), dev routes and TrafficSplits, with weights computed by
-//     Emissary's own rules (Shares) and moved by health (Effective).
+//     backend), dev routes and TrafficSplits, with weights budgeted by
+//     Emissary's own rules (package emissary: groups, Shares) and moved by
+//     health (Effective), and each route's Emissary group in force.
 //
 // Diff compares desired objects against what exists and returns a Plan.
 package mapper

@@ -17,7 +17,13 @@ func runController(ctx context.Context, args []string, _, stderr io.Writer) erro
   - export role: for each Service matching --export-selector, an Emissary gateway
     Mapping (and one gateway Host) so that other clusters can reach it;
   - import role: for each Link, mirrors of the remote cluster's exported Services
-    (<service>-<cluster>) with EndpointSlices pointing at its gateway (or pods).
+    (<service>-<cluster>) with EndpointSlices pointing at its gateway (or pods);
+  - route role: for each Mapping annotated crossmap.io/split or
+    crossmap.io/dev-routes, sibling Mappings (one per remote cluster, weights
+    following health) and, when asked, an SMI TrafficSplit;
+  - trust role: the gateway and client certificates, issued from the trust
+    anchor (--trust-anchor-secret), and the TLSContexts that originate mTLS.
+--export, --import and --routes turn the first three off or on.
 The status API serves /status, /healthz and /readyz on --status-addr.`, stderr)
 	cfg.BindFlags(fs)
 	cluster := bindCluster(fs)

@@ -64,7 +64,8 @@ func TestRunCommandHelp(t *testing.T) {
 		want    []string
 	}{
 		{"controller", []string{"Usage: crossmap controller", "-dry-run", "-export-selector", "-cluster-name", "-ambassador-id", "-kubeconfig", "-log-level",
-			"-trust-anchor-secret", `(default "crossmap-trust-anchor")`, "crossmap trust generate", "-cert-validity", "(default 24h0m0s)", "-insecure-cleartext", "dev clusters only"}},
+			"-trust-anchor-secret", `(default "crossmap-trust-anchor")`, "crossmap trust generate", "-cert-validity", "(default 24h0m0s)", "-insecure-cleartext", "dev clusters only",
+			"export role", "import role", "route role", "trust role"}},
 		{"demo", []string{"Usage: crossmap demo", "-once", "-status-addr", "-insecure-cleartext", "mTLS"}},
 		{"check", []string{"Usage: crossmap check", "-trust-anchor-secret", "crossmap trust generate"}},
 	}

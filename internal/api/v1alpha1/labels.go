@@ -1,9 +1,9 @@
 package v1alpha1
 
 // Labels and annotations that crossmap puts on everything it writes. They are
-// part of the API: ownership is decided by them alone (DESIGN.md, "crossmap
-// never edits or deletes an object it does not own"), and operators select on
-// them with kubectl.
+// part of the API: ownership is decided by them alone (crossmap never edits
+// or deletes an object it does not own; README, "Ownership and safety"), and
+// operators select on them with kubectl.
 const (
 	// LabelManagedBy marks every object crossmap writes; its value is ManagedBy.
 	LabelManagedBy = "app.kubernetes.io/managed-by"
@@ -12,8 +12,11 @@ const (
 	ManagedBy = "crossmap"
 
 	// LabelRole says which part of crossmap wrote the object: RoleGateway for
-	// the export role's gateway Mappings and Host, RoleMirror for mirrored
-	// Services and EndpointSlices.
+	// the export role's gateway Mappings and Host, RoleMirror for the import
+	// role's mirrored Services and EndpointSlices, and the route role's
+	// "route" (mapper.RoleRoute: sibling Mappings, TrafficSplits) and the
+	// trust role's "trust" (mapper.RoleTrust: certificates, TLSContexts),
+	// which mapper names because it renders those.
 	LabelRole   = "crossmap.io/role"
 	RoleGateway = "gateway"
 	RoleMirror  = "mirror"
