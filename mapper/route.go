@@ -613,7 +613,11 @@ func (ix *routeIndex) inForce(m *ambv3.Mapping, r *Route) {
 	}
 	r.Group = rg
 
-	if len(others) == 0 || slices.ContainsFunc(r.Problems, func(p Problem) bool { return p.Reason == ReasonAmbiguousGroup }) {
+	// While crossmap's own routes are being written the shares are about
+	// to change; the next reconcile, which their write triggers, reports
+	// the numbers that hold (rather than a Warning and a Resolved Event
+	// for figures that never were in force for long).
+	if len(others) == 0 || pending || slices.ContainsFunc(r.Problems, func(p Problem) bool { return p.Reason == ReasonAmbiguousGroup }) {
 		return
 	}
 	src := m.Namespace + "/" + m.Name
