@@ -1,0 +1,120 @@
+package emissarytest_test
+
+import (
+	"context"
+	"encoding/json"
+	"reflect"
+	"strings"
+	"testing"
+
+	"github.com/crossmap/crossmap/internal/emissarytest"
+	"github.com/crossmap/crossmap/mapper/mappertest"
+)
+
+// Tests of the harness itself: hand-written Mappings whose Envoy routes are
+// known, compiled and read back exactly.
+
+// emissaryOwn are the routes Emissary 3.10 adds to every virtual host for
+// its readiness, liveness and diagnostics endpoints (ir/irambassador.py,
+// add_mappings: diag at 127.0.0.1:8877, timeout_ms 10000, the prefix
+// rewritten to itself). They sort before a user's /podinfo/ Mapping: their
+// prefixes are longer (ir/irhttpmapping.py, _route_weight).
+func emissaryOwn() []emissarytest.Route {
+	own := func(prefix string) emissarytest.Route {
+		return emissarytest.Route{
+			Match: emissarytest.Match{Prefix: prefix, CaseSensitive: true},
+			Members: []emissarytest.Member{{
+				Cluster: "cluster_127_0_0_1_8877_default", Service: "127.0.0.1:8877",
+				Numerator: 100, Share: 100, PrefixRewrite: prefix, Timeout: "10.000s",
+			}},
+		}
+	}
+	return []emissarytest.Route{own("/ambassador/v0/check_ready"), own("/ambassador/v0/check_alive"), own("/ambassador/v0/")}
+}
+
+func TestCompilePlainMapping(t *testing.T) {
+	res, err := emissarytest.Compile(context.Background(),
+		mappertest.Mapping("test", "podinfo", "/podinfo/", "podinfo.test:9898"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Errors) > 0 {
+		t.Fatalf("Emissary's errors: %v", res.Errors)
+	}
+	if len(res.Added) != 2 {
+		t.Errorf("Compile added %d objects, want a Listener and a Host", len(res.Added))
+	}
+	want := []emissarytest.VirtualHost{{
+		Name: "emissarytest-http-*", Domains: []string{"*"},
+		Routes: append(emissaryOwn(), emissarytest.Route{
+			Match: emissarytest.Match{Prefix: "/podinfo/", CaseSensitive: true},
+			Members: []emissarytest.Member{{
+				Cluster: "cluster_podinfo_test_9898_test", Service: "podinfo.test:9898",
+				Numerator: 100, Share: 100, PrefixRewrite: "/", Timeout: "3.000s",
+			}},
+		}),
+	}}
+	if !reflect.DeepEqual(res.VirtualHosts, want) {
+		t.Errorf("virtual hosts:\n%s\nwant:\n%s", dump(res.VirtualHosts), dump(want))
+	}
+}
+
+// A group of three: two weighted Mappings and one without weight. Emissary
+// emits the weighted ones first, in the order it adds them (by name here),
+// each with its running total, and the weightless one last at 100
+// (ir/irbasemappinggroup.py, normalize_weights_in_mappings).
+func TestCompileWeightedGroup(t *testing.T) {
+	res, err := emissarytest.Compile(context.Background(),
+		mappertest.Mapping("test", "a-local", "/podinfo/", "podinfo.test:9898"),
+		mappertest.Mapping("test", "b-east", "/podinfo/", "podinfo-east.test:9898", mappertest.Weight(30)),
+		mappertest.Mapping("test", "c-west", "/podinfo/", "podinfo-west.test:9898", mappertest.Weight(20)),
+	)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Errors) > 0 {
+		t.Fatalf("Emissary's errors: %v", res.Errors)
+	}
+	vh := res.VirtualHost("*")
+	if vh == nil {
+		t.Fatalf("no virtual host for *: %s", dump(res))
+	}
+	member := func(svc, cluster string, num, share int) emissarytest.Member {
+		return emissarytest.Member{Cluster: cluster, Service: svc, Numerator: num, Share: share, PrefixRewrite: "/", Timeout: "3.000s"}
+	}
+	want := append(emissaryOwn(), emissarytest.Route{
+		Match: emissarytest.Match{Prefix: "/podinfo/", CaseSensitive: true},
+		Members: []emissarytest.Member{
+			member("podinfo-east.test:9898", "cluster_podinfo_east_test_9898_test", 30, 30),
+			member("podinfo-west.test:9898", "cluster_podinfo_west_test_9898_test", 50, 20),
+			member("podinfo.test:9898", "cluster_podinfo_test_9898_test", 100, 50),
+		},
+	})
+	if !reflect.DeepEqual(vh.Routes, want) {
+		t.Errorf("routes:\n%s\nwant:\n%s", dump(vh.Routes), dump(want))
+	}
+}
+
+// A group over 100 is an error of Emissary's, which Compile reports as
+// such rather than failing.
+func TestCompileReportsEmissaryErrors(t *testing.T) {
+	res, err := emissarytest.Compile(context.Background(),
+		mappertest.Mapping("test", "a", "/podinfo/", "podinfo.test:9898", mappertest.Weight(60)),
+		mappertest.Mapping("test", "b", "/podinfo/", "podinfo-east.test:9898", mappertest.Weight(50)),
+	)
+	if err != nil {
+		t.Fatal(err)
+	}
+	found := false
+	for _, e := range res.Errors {
+		found = found || strings.Contains(e.Message, "Total weight of mappings exceeds 100")
+	}
+	if !found {
+		t.Fatalf("Emissary's errors for a group of 60 and 50 = %v, want \"Total weight of mappings exceeds 100\"", res.Errors)
+	}
+}
+
+func dump(v any) string {
+	data, _ := json.MarshalIndent(v, "", "  ")
+	return string(data)
+}
