@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"embed"
+	"encoding/json"
 	"fmt"
 	"io/fs"
 	"os"
@@ -26,8 +27,9 @@ const Python = "/usr/bin/python3"
 
 const emissaryModule = "github.com/emissary-ingress/emissary/v3"
 
-// InstallCommand installs what the compiler needs; errors name it.
-const InstallCommand = "tools/emissary-python.sh (as root; it runs apt-get install for what is missing)"
+// InstallScript installs what the compiler needs, as root (make test runs
+// it); errors name it.
+const InstallScript = "tools/emissary-python.sh"
 
 // pythonModules are the modules Emissary 3.10's compiler imports that
 // Python's standard library lacks, and the Debian package of each. Keep in
@@ -87,6 +89,8 @@ type VirtualHost struct {
 // Route is an Emissary group as Envoy routes it: one match, and the
 // members that split its requests.
 type Route struct {
+	// Group is Emissary's id of the group (IRHTTPMappingGroup.group_id).
+	Group   string   `json:"group"`
 	Match   Match    `json:"match"`
 	Members []Member `json:"members"`
 }
@@ -166,6 +170,17 @@ func (r *Result) VirtualHost(domain string) *VirtualHost {
 // The error is about running the compiler (a missing package, a crash), not
 // about the objects: Emissary's complaints about those are Result.Errors.
 func Compile(ctx context.Context, objs ...client.Object) (*Result, error) {
+	res, err := CompileAll(ctx, objs)
+	if err != nil {
+		return nil, err
+	}
+	return res[0], nil
+}
+
+// CompileAll is Compile for several independent sets of objects, each
+// compiled on its own, in one run of the compiler: starting Python and
+// importing Emissary costs many times what compiling a few Mappings does.
+func CompileAll(ctx context.Context, sets ...[]client.Object) ([]*Result, error) {
 	if err := CheckPython(ctx); err != nil {
 		return nil, err
 	}
@@ -173,18 +188,27 @@ func Compile(ctx context.Context, objs ...client.Object) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	added := defaults(objs)
-	var in bytes.Buffer
-	for _, o := range append(slices.Clone(objs), added...) {
-		if o.GetObjectKind().GroupVersionKind().Kind == "" {
-			return nil, fmt.Errorf("compile %s/%s: the object has no kind; set its TypeMeta", o.GetNamespace(), o.GetName())
+	inputs := make([]string, len(sets))
+	added := make([][]client.Object, len(sets))
+	for i, objs := range sets {
+		added[i] = defaults(objs)
+		var in strings.Builder
+		for _, o := range append(slices.Clone(objs), added[i]...) {
+			if o.GetObjectKind().GroupVersionKind().Kind == "" {
+				return nil, fmt.Errorf("compile %s/%s: the object has no kind; set its TypeMeta", o.GetNamespace(), o.GetName())
+			}
+			data, err := yaml.Marshal(o)
+			if err != nil {
+				return nil, fmt.Errorf("marshal %s/%s: %w", o.GetNamespace(), o.GetName(), err)
+			}
+			in.WriteString("---\n")
+			in.Write(data)
 		}
-		data, err := yaml.Marshal(o)
-		if err != nil {
-			return nil, fmt.Errorf("marshal %s/%s: %w", o.GetNamespace(), o.GetName(), err)
-		}
-		in.WriteString("---\n")
-		in.Write(data)
+		inputs[i] = in.String()
+	}
+	stdin, err := json.Marshal(inputs)
+	if err != nil {
+		return nil, fmt.Errorf("encode the compiler's input: %w", err)
 	}
 
 	work, err := os.MkdirTemp("", "emissarytest-")
@@ -201,7 +225,7 @@ func Compile(ctx context.Context, objs ...client.Object) (*Result, error) {
 	}
 
 	cmd := exec.CommandContext(ctx, Python, filepath.Join(work, "compile.py"), dir, schemas)
-	cmd.Stdin = &in
+	cmd.Stdin = bytes.NewReader(stdin)
 	// The module cache is read-only: no bytecode files. The stand-ins
 	// come first on the path.
 	cmd.Env = append(os.Environ(), "PYTHONDONTWRITEBYTECODE=1", "PYTHONPATH="+filepath.Join(work, "pystub"))
@@ -210,19 +234,28 @@ func Compile(ctx context.Context, objs ...client.Object) (*Result, error) {
 	if err := cmd.Run(); err != nil {
 		return nil, fmt.Errorf("run Emissary's compiler: %w: %s", err, lastLines(stderr.String(), 20))
 	}
-	res, err := parse(stdout.Bytes())
-	if err != nil {
-		return nil, err
+	var outputs []json.RawMessage
+	if err := json.Unmarshal(stdout.Bytes(), &outputs); err != nil {
+		return nil, fmt.Errorf("decode the output of Emissary's compiler: %w", err)
 	}
-	res.Added = added
-	return res, nil
+	if len(outputs) != len(sets) {
+		return nil, fmt.Errorf("decode the output of Emissary's compiler: %d results for %d inputs", len(outputs), len(sets))
+	}
+	results := make([]*Result, len(sets))
+	for i, out := range outputs {
+		if results[i], err = parse(out); err != nil {
+			return nil, fmt.Errorf("input %d: %w", i, err)
+		}
+		results[i].Added = added[i]
+	}
+	return results, nil
 }
 
 // CheckPython returns an error naming the packages to install when
 // /usr/bin/python3 cannot import what Emissary's compiler needs.
 func CheckPython(ctx context.Context) error {
 	if _, err := os.Stat(Python); err != nil {
-		return fmt.Errorf("find %s: %w; Emissary's compiler runs with Debian's python3: run %s, or apt-get install -y python3 %s", Python, err, InstallCommand, strings.Join(packages(nil), " "))
+		return fmt.Errorf("find %s: %w; Emissary's compiler runs with Debian's python3: apt-get install -y python3 %s (%s does it)", Python, err, strings.Join(packages(nil), " "), InstallScript)
 	}
 	// One interpreter start checks every module.
 	var script strings.Builder
@@ -238,8 +271,8 @@ func CheckPython(ctx context.Context) error {
 	if len(missing) == 0 {
 		return nil
 	}
-	return fmt.Errorf("emissary's compiler cannot run: %s has no %s; install with: apt-get install -y %s (or run %s)",
-		Python, strings.Join(missing, ", "), strings.Join(packages(missing), " "), InstallCommand)
+	return fmt.Errorf("run Emissary's compiler: %s has no %s; install with: apt-get install -y %s (%s does it)",
+		Python, strings.Join(missing, ", "), strings.Join(packages(missing), " "), InstallScript)
 }
 
 // packages are the Debian packages of modules, or of all when modules is

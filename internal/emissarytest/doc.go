@@ -20,4 +20,9 @@
 // (pystub: orjson and durationpy, which Debian does not package). A missing
 // piece is an error that names the command that fixes it; tests fail on it,
 // they never skip.
+//
+// The conformance test (conformance_test.go) compiles a table of scenarios
+// through mapper.Routes, all in one run of the compiler (CompileAll), and
+// holds the compiler's routes against the shares crossmap reports and
+// against the dev edge's table (ingress/edge, Table.VirtualHosts).
 package emissarytest

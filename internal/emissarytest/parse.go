@@ -29,6 +29,9 @@ type driverOutput struct {
 }
 
 type envoyRoute struct {
+	// Group is the id of the Emissary group the route comes from; the
+	// driver adds it.
+	Group string `json:"group"`
 	Match struct {
 		Prefix          *string `json:"prefix"`
 		Path            *string `json:"path"`
@@ -89,16 +92,23 @@ func parse(data []byte) (*Result, error) {
 	}
 	for _, vh := range out.VHosts {
 		v := VirtualHost{Name: vh.Name, Domains: vh.Domains, Routes: []Route{}}
-		matched := 0 // draws taken by the current group's earlier routes
-		for i, er := range vh.Routes {
-			m, xfp, err := er.match()
-			if err != nil {
+		matches := make([]Match, len(vh.Routes))
+		proto := make([]string, len(vh.Routes))
+		secure := false
+		for i := range vh.Routes {
+			var err error
+			if matches[i], proto[i], err = vh.Routes[i].match(); err != nil {
 				return nil, fmt.Errorf("read route %d of virtual host %s: %w", i, vh.Name, err)
 			}
+			secure = secure || proto[i] == "https"
+		}
+		matched := 0 // draws taken by the current group's earlier routes
+		for i, er := range vh.Routes {
 			// On a listener with securityModel XFP, Emissary writes each
-			// route for x-forwarded-proto https and for the rest: keep the
-			// former, the routes an https request meets.
-			if xfp == "http" {
+			// route twice: for x-forwarded-proto https, and for the rest
+			// with the Host's insecure action. Keep the former: the
+			// routes an https request meets.
+			if secure && proto[i] != "https" {
 				continue
 			}
 			mem := Member{Numerator: 100, Redirect: er.Route == nil && len(er.Redirect) > 0}
@@ -121,14 +131,13 @@ func parse(data []byte) (*Result, error) {
 				mem.AddedHeaders = append(mem.AddedHeaders, AddedHeader{Name: h.Header.Key, Value: h.Header.Value, Append: h.Append == nil || *h.Append})
 			}
 
-			// A weighted group is consecutive routes with one match whose
-			// cumulative numerators end at 100 (or at the weighted
-			// total); a route that matches like the one before but comes
-			// after a full group starts a group of its own (same match,
-			// another precedence).
+			// A weighted group is consecutive routes of one Emissary
+			// group, with cumulative numerators. Two groups can have one
+			// match (another precedence, say): the group id tells them
+			// apart.
 			n := len(v.Routes)
-			if n == 0 || !reflect.DeepEqual(v.Routes[n-1].Match, m) || matched >= 100 {
-				v.Routes = append(v.Routes, Route{Match: m})
+			if n == 0 || v.Routes[n-1].Group != er.Group || !reflect.DeepEqual(v.Routes[n-1].Match, matches[i]) {
+				v.Routes = append(v.Routes, Route{Group: er.Group, Match: matches[i]})
 				n++
 				matched = 0
 			}
