@@ -4,8 +4,13 @@ import (
 	"context"
 	"encoding/json"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
+
+	ambv3 "github.com/emissary-ingress/emissary/v3/pkg/api/getambassador.io/v3alpha1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/crossmap/crossmap/internal/emissarytest"
 	"github.com/crossmap/crossmap/mapper/mappertest"
@@ -96,6 +101,47 @@ func TestCompileWeightedGroup(t *testing.T) {
 	clearGroups(t, vh.Routes)
 	if !reflect.DeepEqual(vh.Routes, want) {
 		t.Errorf("routes:\n%s\nwant:\n%s", dump(vh.Routes), dump(want))
+	}
+}
+
+// On a Listener with securityModel XFP, Emissary writes every route twice:
+// for x-forwarded-proto https and, with the Host's insecure action, for the
+// rest. Compile keeps the https ones, so the routes read the same as on the
+// SECURE Listener it adds itself.
+func TestCompileXFPListener(t *testing.T) {
+	objs := []client.Object{
+		mappertest.Mapping("test", "a-local", "/podinfo/", "podinfo.test:9898"),
+		mappertest.Mapping("test", "b-east", "/podinfo/", "podinfo-east.test:9898", mappertest.Weight(30)),
+	}
+	xfp := append(slices.Clone(objs),
+		&ambv3.Listener{
+			TypeMeta:   metav1.TypeMeta{APIVersion: ambv3.GroupVersion.String(), Kind: "Listener"},
+			ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "xfp"},
+			Spec: &ambv3.ListenerSpec{Port: 8080, Protocol: "HTTP", SecurityModel: "XFP",
+				HostBinding: ambv3.HostBindingType{Namespace: ambv3.NamespaceBindingType{From: "ALL"}}},
+		},
+		&ambv3.Host{
+			TypeMeta:   metav1.TypeMeta{APIVersion: ambv3.GroupVersion.String(), Kind: "Host"},
+			ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "any"},
+			Spec: &ambv3.HostSpec{Hostname: "*",
+				RequestPolicy: &ambv3.RequestPolicy{Insecure: ambv3.InsecureRequestPolicy{Action: "Route"}}},
+		})
+	res, err := emissarytest.CompileAll(context.Background(), objs, xfp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res[1].Added) != 0 {
+		t.Errorf("Compile added %d objects to a Listener and a Host", len(res[1].Added))
+	}
+	secure, plain := res[0].VirtualHost("*"), res[1].VirtualHost("*")
+	if secure == nil || plain == nil {
+		t.Fatalf("no virtual host for *: %s", dump(res))
+	}
+	if !reflect.DeepEqual(plain.Routes, secure.Routes) {
+		t.Errorf("routes on an XFP Listener:\n%s\nwant, as on a SECURE one:\n%s", dump(plain.Routes), dump(secure.Routes))
+	}
+	if n := len(secure.Routes); n != 4 || len(secure.Routes[n-1].Members) != 2 {
+		t.Errorf("routes: %s\nwant Emissary's three and one group of two", dump(secure.Routes))
 	}
 }
 
