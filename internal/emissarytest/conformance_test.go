@@ -145,8 +145,8 @@ func scenarios() []scenario {
 			remotes: []remote{{name: "east"}, {name: "dev-alice"}, {name: "dev-bob", flat: true}}, generated: 3},
 		{name: "dev routes alone", ann: map[string]string{"crossmap.io/dev-routes": "dev-alice"},
 			remotes: []remote{{name: "dev-alice"}}, generated: 1},
-		{name: "TLS origination", ann: split("east=30,west=20"),
-			remotes: []remote{{name: "east", mtls: true}, {name: "west", mtls: true}}, generated: 2},
+		{name: "TLS origination", ann: split("east=30,north=20"),
+			remotes: []remote{{name: "east", mtls: true}, {name: "north", mtls: true}}, generated: 2},
 		{name: "TLS origination with dev route", ann: withAnn(split("east=50"), "crossmap.io/dev-routes", "dev-alice"),
 			remotes: []remote{{name: "east", mtls: true}, {name: "dev-alice", mtls: true}}, generated: 2},
 		{name: "add_request_headers and host_rewrite", ann: split("east=50"), remotes: []remote{{name: "east"}}, generated: 1,
@@ -215,7 +215,8 @@ type cluster struct {
 	secrets     []*corev1.Secret
 }
 
-func (sc scenario) cluster() cluster {
+func (sc scenario) cluster(t *testing.T) cluster {
+	t.Helper()
 	user := mappertest.Mapping(ns, "podinfo", "/podinfo/", "podinfo.test:9898",
 		mappertest.UID("0b7e4c1a-0000-4000-8000-000000000001"), mappertest.Annotations(sc.ann))
 	if sc.spec != nil {
@@ -235,7 +236,7 @@ func (sc scenario) cluster() cluster {
 	for _, o := range sc.others {
 		ref, err := ingress.ParseService(o.Spec.Service, o.Namespace)
 		if err != nil {
-			panic(fmt.Sprintf("scenario %s: Mapping %s: %v", sc.name, o.Name, err))
+			t.Fatalf("scenario %s: Mapping %s: %v", sc.name, o.Name, err)
 		}
 		add(ref.Name, true, nil)
 		if ingress.Annotated(o.Annotations) {
@@ -267,27 +268,29 @@ func (sc scenario) cluster() cluster {
 		c.snap.Links = append(c.snap.Links, link)
 	}
 	if len(c.tlsContexts) > 0 {
-		c.secrets = trustSecrets()
+		c.secrets = trustSecrets(t)
 	}
 	return c
 }
 
 // trustSecrets are the Secrets the origination TLSContexts name: the
-// client certificate and the trust anchor, as crossmap's trust role writes
-// them (ingress.ClientCertSecret, ingress.TrustCASecret).
-func trustSecrets() []*corev1.Secret {
+// client certificate of this cluster (west) and the trust anchor, as
+// crossmap's trust role writes them (ingress.ClientCertSecret,
+// ingress.TrustCASecret).
+func trustSecrets(t *testing.T) []*corev1.Secret {
+	t.Helper()
 	now := time.Now()
 	caPEM, caKey, err := pki.NewCA("emissarytest trust anchor", time.Hour, now)
 	if err != nil {
-		panic(fmt.Sprintf("create CA: %v", err))
+		t.Fatalf("create CA: %v", err)
 	}
 	ca, err := pki.ParseAuthority(caPEM, caKey)
 	if err != nil {
-		panic(fmt.Sprintf("parse CA: %v", err))
+		t.Fatalf("parse CA: %v", err)
 	}
 	crt, key, err := ca.Issue(ingress.GatewayIdentity("west"), pki.Client, time.Hour, now)
 	if err != nil {
-		panic(fmt.Sprintf("issue client certificate: %v", err))
+		t.Fatalf("issue client certificate: %v", err)
 	}
 	secret := func(name string, typ corev1.SecretType, data map[string][]byte) *corev1.Secret {
 		return &corev1.Secret{
@@ -336,7 +339,7 @@ func TestConformance(t *testing.T) {
 	var runs []run
 	var sets [][]client.Object
 	for _, sc := range scenarios() {
-		c := sc.cluster()
+		c := sc.cluster(t)
 		routes := mapper.Routes(c.snap)
 		runs = append(runs, run{sc, c, routes, clusterObjects(c, routes)})
 		sets = append(sets, runs[len(runs)-1].objs)
