@@ -86,6 +86,12 @@ func scenarios() []scenario {
 	eastWest := []remote{{name: "east"}, {name: "west"}}
 	out := []scenario{
 		{name: "split", ann: split("east=50"), remotes: []remote{{name: "east"}}, generated: 1},
+		{
+			// The siblings live with the Mapping, the mirrors with the
+			// Service.
+			name: "Mapping in another namespace than its Service", ann: split("east=50"), remotes: []remote{{name: "east"}}, generated: 1,
+			spec: func(m *ambv3.Mapping) { m.Namespace = "shop" },
+		},
 		{name: "split all remote", ann: split("east=100"), remotes: []remote{{name: "east"}}, generated: 1},
 		{name: "several clusters", ann: split("east=30,west=20,north=5"),
 			remotes: []remote{{name: "east"}, {name: "west", flat: true}, {name: "north"}}, generated: 3},
