@@ -22,8 +22,12 @@ build: ## Build the crossmap binary into bin/.
 generate: ## Regenerate deepcopy code and CRDs with controller-gen.
 	@tools/generate.sh $(BIN)
 
+.PHONY: emissary-python
+emissary-python: ## Install the Debian python3 packages Emissary's compiler needs (internal/emissarytest), when missing.
+	@tools/emissary-python.sh
+
 .PHONY: test
-test: tools ## Run every test: unit, envtest integration and end to end.
+test: tools emissary-python ## Run every test: unit, envtest integration and end to end.
 	$(GO) test -count=1 ./...
 
 DEMO_FLAGS ?=

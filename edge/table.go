@@ -120,6 +120,8 @@ type AddedHeader struct {
 type Table struct {
 	// vhosts are those of Envoy's cleartext filter chain: every Host's.
 	vhosts vhosts
+	// hosts are the same virtual hosts in Host order, for VirtualHosts.
+	hosts []*host
 	// chains are the TLS filter chains, by server name; a TLS connection
 	// reaches only the virtual hosts of its chain.
 	chains       tlsChains
@@ -221,7 +223,7 @@ func Build(in Input) (*Table, []Problem) {
 	}
 
 	chains.finish()
-	t := &Table{vhosts: newVhosts(vhostList), chains: chains}
+	t := &Table{vhosts: newVhosts(vhostList), hosts: vhostList, chains: chains}
 	seen := map[*Origin]bool{}
 	for _, g := range ordered {
 		for _, r := range g.routes {

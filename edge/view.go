@@ -1,0 +1,84 @@
+package edge
+
+// A read-only view of a Table in Envoy's terms, for tests that hold the
+// edge against Emissary's own compiler (internal/emissarytest). The proxy
+// does not use it.
+
+// VirtualHostView is one virtual host of the table: a Host, with the routes
+// of the groups it accepts in the order the edge tries them.
+type VirtualHostView struct {
+	// Host is the Host's namespace/name, or "default-host" when the
+	// installation has no Host and the edge stands in Emissary's default.
+	Host     string
+	Hostname string
+	Routes   []RouteView
+}
+
+// RouteView is one route: one Mapping of a group, or one of Emissary's own
+// routes (Builtin).
+type RouteView struct {
+	Mapping string // namespace/name; "" for a Builtin
+	Builtin string // BuiltinReady or BuiltinAlive
+	// PathKind is "prefix", "path" (prefix_exact) or "regex"
+	// (prefix_regex); Path is the Mapping's prefix.
+	PathKind      string
+	Path          string
+	CaseSensitive bool
+	Headers       []MatchView // :authority and :method included, as Envoy has them
+	Query         []MatchView
+	// Numerator is the route's cumulative runtime fraction in percent.
+	Numerator     int
+	Backend       string // "namespace/name:port"; "" when the service is no Service
+	HostRewrite   string
+	PrefixRewrite string // "" for none
+	TLSContext    string // the Origin's Context; "" without tls
+	AddedHeaders  []AddedHeader
+}
+
+// MatchView is a header or query parameter matcher: Kind is exact, regex,
+// prefix or suffix.
+type MatchView struct {
+	Name, Kind, Value string
+}
+
+// VirtualHosts returns the table's virtual hosts, one per Host hostname, in
+// Host (namespace/name) order.
+func (t *Table) VirtualHosts() []VirtualHostView {
+	if t == nil {
+		return nil
+	}
+	out := make([]VirtualHostView, 0, len(t.hosts))
+	for _, h := range t.hosts {
+		vh := VirtualHostView{Host: h.name, Hostname: h.hostname, Routes: make([]RouteView, 0, len(h.routes))}
+		for _, rt := range h.routes {
+			v := RouteView{
+				Mapping:       rt.mapping,
+				Builtin:       rt.group.builtin,
+				PathKind:      [...]string{pathPrefix: "prefix", pathExact: "path", pathRegex: "regex"}[rt.path.kind],
+				Path:          rt.path.value,
+				CaseSensitive: rt.path.caseSensitive,
+				Headers:       matchViews(rt.group.headers),
+				Query:         matchViews(rt.group.query),
+				Numerator:     rt.numerator,
+				Backend:       rt.backend.key,
+				HostRewrite:   rt.hostRw,
+				PrefixRewrite: rt.rewrite,
+				AddedHeaders:  append([]AddedHeader(nil), rt.addHeaders...),
+			}
+			if rt.origin != nil {
+				v.TLSContext = rt.origin.Context
+			}
+			vh.Routes = append(vh.Routes, v)
+		}
+		out = append(out, vh)
+	}
+	return out
+}
+
+func matchViews(ms []valueMatch) []MatchView {
+	var out []MatchView
+	for _, m := range ms {
+		out = append(out, MatchView{Name: m.name, Kind: [...]string{matchExact: "exact", matchRegex: "regex", matchPrefix: "prefix", matchSuffix: "suffix"}[m.kind], Value: m.value})
+	}
+	return out
+}
