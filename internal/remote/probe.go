@@ -40,6 +40,10 @@ type ProbeConfig struct {
 	// OnTLSFailure is called with the reason (pki.Classify) of every
 	// round that failed its TLS handshake; optional, for counting.
 	OnTLSFailure func(reason string)
+	// Observe, when set, is called with the verdict after every round, on
+	// the probing goroutine, before Notify: latency and liveness in the
+	// status API and the metrics follow each probe, not each reconcile.
+	Observe func(ProbeResult)
 	// Now is the clock; tests inject one.
 	Now func() time.Time
 }
@@ -220,9 +224,13 @@ func (p *Prober) record(latency time.Duration, peer *x509.Certificate, err error
 		}
 	}
 	changed := was != p.result.Alive || wasTLS.Checked != p.result.TLS.Checked || wasTLS.Reason != p.result.TLS.Reason
+	res := p.result
 	p.mu.Unlock()
 	if tlsFailed && p.cfg.TLS != nil && p.cfg.OnTLSFailure != nil {
 		p.cfg.OnTLSFailure(reason)
+	}
+	if p.cfg.Observe != nil {
+		p.cfg.Observe(res)
 	}
 	if changed && p.cfg.Notify != nil {
 		p.cfg.Notify()

@@ -33,4 +33,17 @@ const (
 	// object. A changed hash means a field was added or removed; together
 	// with a field-by-field check it decides whether a write is needed.
 	AnnotationSpecHash = "crossmap.io/spec-hash"
+
+	// AnnotationRemoteReady, on a gateway-mode mirror EndpointSlice, says
+	// whether the remote Service had a ready endpoint when it was last
+	// seen ("true" or "false"). The endpoints' ready condition adds the
+	// gateway's health to it; keeping the remote's part apart lets
+	// crossmap apply gateway health while the remote cannot be read
+	// (broken credentials, a restart), from what it wrote itself.
+	AnnotationRemoteReady = "crossmap.io/remote-ready"
+	// AnnotationRouteConfig, on every object the route role generates,
+	// holds the route's last valid configuration (weights, failover
+	// policy, local Service) as JSON, so that a route held by bad input
+	// still fails over and ramps back on it, across restarts.
+	AnnotationRouteConfig = "crossmap.io/route-config"
 )
