@@ -88,9 +88,21 @@ func (r *LinkReconciler) ensureGateway(ctx context.Context, link *crossmapv1.Lin
 	}
 	if g.probeKey != probeKey {
 		g.stopProber()
-		cfg.Notify = r.notifier(client.ObjectKeyFromObject(link))
+		notify := r.notifier(client.ObjectKeyFromObject(link))
+		cfg.Notify = notify
 		cfg.OnTLSFailure = func(reason string) { r.Metrics.HandshakeFailures.WithLabelValues(key, reason).Inc() }
-		cfg.Observe = func(res remote.ProbeResult) { r.observeProbe(key, res) }
+		first := true // Observe runs on the prober's one goroutine
+		cfg.Observe = func(res remote.ProbeResult) {
+			r.observeProbe(key, res)
+			if first && res.Alive {
+				// Until its first verdict a new prober stands by what the
+				// Link said before (a restart), which may be "dead"; the
+				// prober tells of a change only, and alive is where it
+				// starts, so the first "alive" is told here.
+				notify()
+			}
+			first = false
+		}
 		g.prober = remote.StartProber(context.WithoutCancel(ctx), cfg)
 		g.probeKey = probeKey
 	}
@@ -107,7 +119,8 @@ func (r *LinkReconciler) ensureGateway(ctx context.Context, link *crossmapv1.Lin
 // goroutine. It is the one writer of the probe's own facts, so they follow
 // every round and not only reconciles (issue 13: the latency stood still
 // for ten minutes while probes ran every 100 ms): liveness for the route
-// role, and liveness and latency in the metrics and the status API. The
+// role, liveness, latency and the gateway certificate's expiry in the
+// metrics, and liveness and latency in the status API. The
 // Link reconcile the prober's Notify asks for writes the rest.
 func (r *LinkReconciler) observeProbe(key string, res remote.ProbeResult) {
 	r.Health.Set(key, res.Alive)
@@ -116,6 +129,9 @@ func (r *LinkReconciler) observeProbe(key string, res remote.ProbeResult) {
 	if res.Err == nil {
 		latency = res.Latency.String()
 		r.Metrics.ProbeLatency.WithLabelValues(key).Set(res.Latency.Seconds())
+	}
+	if !res.TLS.PeerNotAfter.IsZero() {
+		r.Metrics.GatewayCertificateExpiry.WithLabelValues(key).Set(float64(res.TLS.PeerNotAfter.Unix()))
 	}
 	r.Model.UpdateLink(key, func(l *status.Link) {
 		l.GatewayProbed, l.GatewayAlive, l.ProbeLatency = true, res.Alive, latency
