@@ -13,6 +13,8 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
+	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	crossmapv1 "github.com/crossmap/crossmap/internal/api/v1alpha1"
@@ -245,4 +247,67 @@ func TestProbeLatencyFollowsProbes(t *testing.T) {
 	if float64(len(seenStatus)) <= reconciles+1 || float64(len(seenMetric)) <= reconciles+1 {
 		t.Errorf("%d and %d latencies over %v Link reconciles: they follow reconciles, not probes", len(seenStatus), len(seenMetric), reconciles)
 	}
+}
+
+// TestRestartKeepsDeadGateway: a west controller restarted while east's
+// gateway is dead keeps it dead until its own probe has a verdict of its
+// own (a success, or failureThreshold failures): east gets no traffic
+// meanwhile, and its share back once the gateway returns. Before: the new
+// prober's starting guess ("alive", also after fewer failures than the
+// threshold) made the mirrors ready and gave east its share back for a
+// few rounds after every restart.
+func TestRestartKeepsDeadGateway(t *testing.T) {
+	h := newBareHarness(t)
+	_, west := h.startControllers(nil, nil)
+	gw := netip.MustParseAddr("10.246.31.40")
+	stop := h.gateway(gw)
+	h.exportService("podinfo", []int32{9898}, "10.244.131.6")
+	h.localService("podinfo", 9898, "10.244.131.7")
+	h.link(func(l *crossmapv1.Link) {
+		l.Spec.Gateway.Addresses = []string{gw.String()}
+		// Three rounds of 200 ms before a new prober has a verdict of its
+		// own: a window wide enough to see.
+		l.Spec.Probe = &crossmapv1.ProbeSpec{Path: "/ready", Period: metav1.Duration{Duration: 200 * time.Millisecond},
+			Timeout: metav1.Duration{Duration: 100 * time.Millisecond}, FailureThreshold: 3}
+	})
+	h.userMapping("podinfo", "podinfo."+h.ns+":9898", map[string]string{"crossmap.io/split": "east=50", "crossmap.io/failover": "weighted"}, nil)
+	h.wantWeight("configured", "podinfo-east", 50)
+	stop()
+	h.wantWeight("gateway dead", "podinfo-east", 0)
+	h.wantMirror("mirror not ready", "podinfo", []int32{9898}, gw.String()+":4143 ready=false")
+	h.wantLinkCondition(crossmapv1.ConditionGatewayAlive, "False/ProbeFailed")
+
+	west.stop()
+	next := h.run(bed.Plane("west"), h.westMutate(nil))
+	h.setWest(next)
+	// Through the new controller's first seconds, the dead verdict holds
+	// everywhere.
+	err := wait.PollUntilContextTimeout(context.Background(), 20*time.Millisecond, 3*time.Second, true, func(ctx context.Context) (bool, error) {
+		m, err := h.sibling(ctx, "podinfo-east")
+		if err != nil {
+			return false, nil
+		}
+		if w := ptr.Deref(m.Spec.Weight, -1); w != 0 {
+			return false, fmt.Errorf("east's weight is %d after the restart, with its gateway dead", w)
+		}
+		_, es, err := h.mirrorState(ctx, "podinfo")
+		if err == nil {
+			if eps := endpoints(es); !slices.Contains(eps, gw.String()+":4143 ready=false") {
+				return false, fmt.Errorf("mirror endpoints %v after the restart, with the gateway dead", eps)
+			}
+		}
+		if l, err := h.getLink(ctx); err == nil && condition(l, crossmapv1.ConditionGatewayAlive) != "False/ProbeFailed" {
+			return false, fmt.Errorf("GatewayAlive %s after the restart", condition(l, crossmapv1.ConditionGatewayAlive))
+		}
+		return false, nil
+	})
+	if !wait.Interrupted(err) {
+		t.Fatal(err)
+	}
+	if next.reconciles() == 0 {
+		t.Fatal("the restarted controller reconciled nothing in 3s; the window proves nothing")
+	}
+	h.gateway(gw)
+	h.wantWeight("gateway back", "podinfo-east", 50)
+	h.wantMirror("mirror ready", "podinfo", []int32{9898}, gw.String()+":4143 ready=true")
 }

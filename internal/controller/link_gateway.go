@@ -91,17 +91,17 @@ func (r *LinkReconciler) ensureGateway(ctx context.Context, link *crossmapv1.Lin
 		notify := r.notifier(client.ObjectKeyFromObject(link))
 		cfg.Notify = notify
 		cfg.OnTLSFailure = func(reason string) { r.Metrics.HandshakeFailures.WithLabelValues(key, reason).Inc() }
-		first := true // Observe runs on the prober's one goroutine
+		settled := false // Observe runs on the prober's one goroutine
 		cfg.Observe = func(res remote.ProbeResult) {
 			r.observeProbe(key, res)
-			if first && res.Alive {
+			if res.Settled && !settled {
 				// Until its first verdict a new prober stands by what the
 				// Link said before (a restart), which may be "dead"; the
-				// prober tells of a change only, and alive is where it
-				// starts, so the first "alive" is told here.
+				// prober tells of changes of Alive only, and alive is
+				// where it starts, so the first verdict is told here.
 				notify()
 			}
-			first = false
+			settled = res.Settled
 		}
 		g.prober = remote.StartProber(context.WithoutCancel(ctx), cfg)
 		g.probeKey = probeKey
@@ -123,8 +123,12 @@ func (r *LinkReconciler) ensureGateway(ctx context.Context, link *crossmapv1.Lin
 // metrics, and liveness and latency in the status API. The
 // Link reconcile the prober's Notify asks for writes the rest.
 func (r *LinkReconciler) observeProbe(key string, res remote.ProbeResult) {
-	r.Health.Set(key, res.Alive)
-	r.Metrics.GatewayAlive.WithLabelValues(key).Set(boolGauge(res.Alive))
+	if res.Settled {
+		// Before its first verdict a new prober's "alive" is a guess:
+		// the Link's last verdict stands (see gatewayAlive).
+		r.Health.Set(key, res.Alive)
+		r.Metrics.GatewayAlive.WithLabelValues(key).Set(boolGauge(res.Alive))
+	}
 	latency := ""
 	if res.Err == nil {
 		latency = res.Latency.String()
@@ -134,7 +138,10 @@ func (r *LinkReconciler) observeProbe(key string, res remote.ProbeResult) {
 		r.Metrics.GatewayCertificateExpiry.WithLabelValues(key).Set(float64(res.TLS.PeerNotAfter.Unix()))
 	}
 	r.Model.UpdateLink(key, func(l *status.Link) {
-		l.GatewayProbed, l.GatewayAlive, l.ProbeLatency = true, res.Alive, latency
+		l.GatewayProbed, l.ProbeLatency = true, latency
+		if res.Settled {
+			l.GatewayAlive = res.Alive
+		}
 	})
 }
 

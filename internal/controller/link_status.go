@@ -110,9 +110,10 @@ func remoteReason(err error) string {
 }
 
 // gatewayAlive is the verdict on the gateway that mirrors and routes
-// follow. A new prober (a restart, a changed probe) has no verdict yet:
-// what the Link said before stands until it has one, so a restart never
-// sends traffic to a gateway the Link last saw dead.
+// follow. A new prober (a restart, a changed probe) has no verdict until
+// a round succeeds or failureThreshold rounds fail: what the Link said
+// before stands until then, so a restart never sends traffic to a gateway
+// the Link last saw dead.
 func gatewayAlive(f linkFacts) bool {
 	g := f.Gateway
 	switch {
@@ -124,7 +125,7 @@ func gatewayAlive(f linkFacts) bool {
 		return false
 	case g.Probe == nil:
 		return true
-	case !g.Probe.Probed:
+	case !g.Probe.Settled:
 		return !meta.IsStatusConditionFalse(f.Previous, crossmapv1.ConditionGatewayAlive)
 	}
 	return g.Probe.Alive
@@ -232,7 +233,7 @@ func linkStatus(f linkFacts) linkVerdict {
 			v.ProbeLatency = res.Latency.String()
 		}
 		switch {
-		case !res.Probed:
+		case !res.Settled:
 			keep(crossmapv1.ConditionGatewayAlive, metav1.ConditionUnknown, ReasonNotProbed, "first probe pending")
 		case !res.Alive:
 			reason := ReasonProbeFailed

@@ -31,10 +31,11 @@ var (
 	probeStates = map[string]gatewayFacts{
 		"no probe":       {},
 		"probe pending":  {Probe: &remote.ProbeResult{Alive: true}},
-		"alive":          {Probe: &remote.ProbeResult{Alive: true, Probed: true, Latency: 3 * time.Millisecond}},
-		"alive, 1 miss":  {Probe: &remote.ProbeResult{Alive: true, Probed: true, Latency: 3 * time.Millisecond, Err: probeErr}},
-		"dead":           {Probe: &remote.ProbeResult{Probed: true, Err: probeErr}},
-		"dead, bad cert": {Probe: &remote.ProbeResult{Probed: true, Err: errors.New("x509: unknown authority"), TLS: remote.TLSResult{Checked: true, Reason: "UnknownCA", Err: errors.New("x509: unknown authority")}}},
+		"first miss":     {Probe: &remote.ProbeResult{Alive: true, Probed: true, Err: probeErr}},
+		"alive":          {Probe: &remote.ProbeResult{Alive: true, Probed: true, Settled: true, Latency: 3 * time.Millisecond}},
+		"alive, 1 miss":  {Probe: &remote.ProbeResult{Alive: true, Probed: true, Settled: true, Latency: 3 * time.Millisecond, Err: probeErr}},
+		"dead":           {Probe: &remote.ProbeResult{Probed: true, Settled: true, Err: probeErr}},
+		"dead, bad cert": {Probe: &remote.ProbeResult{Probed: true, Settled: true, Err: errors.New("x509: unknown authority"), TLS: remote.TLSResult{Checked: true, Reason: "UnknownCA", Err: errors.New("x509: unknown authority")}}},
 	}
 	previousStates = map[string][]metav1.Condition{
 		"new Link":         nil,
@@ -127,6 +128,14 @@ func TestLinkStatus(t *testing.T) {
 			// first probe has one of its own.
 			name: "restart, probe pending, was dead", f: facts("connected", "probe pending", "was dead", false, true, nil),
 			remote: "True/Connected", gateway: "False/ProbeFailed", ready: "True/Synced", viewReachable: true,
+		},
+		{
+			// A restarted controller's first round failed, one of the
+			// threshold: no verdict yet, the dead one stands (it used to
+			// read as alive, and send traffic to the dead cluster).
+			name: "restart, first round failed, was dead", f: facts("connected", "first miss", "was dead", false, true, nil),
+			remote: "True/Connected", gateway: "False/ProbeFailed", ready: "True/Synced", viewReachable: true,
+			lastError: "connection refused",
 		},
 		{
 			name: "all healthy", f: facts("connected", "alive", "was all healthy", false, true, nil),

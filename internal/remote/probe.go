@@ -59,6 +59,11 @@ type ProbeResult struct {
 	Err error
 	// Probed is false until the first round has finished.
 	Probed bool
+	// Settled is true once a round has succeeded or FailureThreshold
+	// rounds in a row have failed: until then a new prober's Alive is its
+	// starting guess, not a verdict, and whoever knew better before (a
+	// Link that saw its gateway dead before a restart) should keep that.
+	Settled bool
 	// TLS is the verdict of the last round that got as far as a TLS
 	// handshake (probes with ProbeConfig.TLS only).
 	TLS TLSResult
@@ -210,6 +215,9 @@ func (p *Prober) record(latency time.Duration, peer *x509.Certificate, err error
 		p.result.TLS.Checked = true
 		p.result.TLS.Reason = ""
 		p.result.TLS.PeerNotAfter = peer.NotAfter
+	}
+	if err == nil || p.failures+1 >= p.cfg.FailureThreshold {
+		p.result.Settled = true
 	}
 	if err == nil {
 		p.failures = 0
