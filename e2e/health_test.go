@@ -311,3 +311,67 @@ func TestRestartKeepsDeadGateway(t *testing.T) {
 	h.wantWeight("gateway back", "podinfo-east", 50)
 	h.wantMirror("mirror ready", "podinfo", []int32{9898}, gw.String()+":4143 ready=true")
 }
+
+// TestDataPathFailoverDespiteFaults: real requests through west's edge.
+// With the Link's Secret deleted, or with the route held by a bad
+// annotation, east's gateway dies: once traffic has moved no request goes
+// to east and none fails; when it is back east answers again. Before: east
+// kept its weight and 8 of 20 (Secret) or 16 of 40 (held) requests failed.
+func TestDataPathFailoverDespiteFaults(t *testing.T) {
+	for _, fault := range []struct {
+		name  string
+		apply func(s *story)
+	}{
+		{"Secret deleted", func(s *story) {
+			secret := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: s.h.ctrlNS, Name: "east-credentials"}}
+			if err := s.h.west.Delete(context.Background(), secret); err != nil {
+				s.h.t.Fatal(err)
+			}
+			s.h.wantLinkCondition(crossmapv1.ConditionRemoteReachable, "False/"+controller.ReasonSecretNotFound)
+		}},
+		{"route held", func(s *story) {
+			update(s.h, s.h.west, s.userMaps[0].(*ambv3.Mapping), func(m *ambv3.Mapping) { m.Annotations["crossmap.io/split"] = "east=50%" })
+			s.h.eventually("route held", func(context.Context) error {
+				if r, ok := s.h.westCtl.Model.Route(s.h.ns + "/podinfo"); !ok || !r.Held {
+					return fmt.Errorf("route %+v not held", r)
+				}
+				return nil
+			})
+		}},
+	} {
+		t.Run(fault.name, func(t *testing.T) {
+			s := newStory(t, map[string]string{"crossmap.io/split": "east=50", "crossmap.io/failover": "weighted"})
+			h := s.h
+			h.wantWeight("split configured", "podinfo-east", 50)
+			h.eventually("both clusters answer through the edge", func(context.Context) error {
+				if c := s.hit(40, nil); c["east"] == 0 || c["west"] == 0 || c["error"] > 0 {
+					return fmt.Errorf("answers %v", c)
+				}
+				return nil
+			})
+			fault.apply(s)
+
+			s.stopGW()
+			h.eventually("edge stopped sending to east", func(context.Context) error {
+				if c := s.hit(20, nil); c["west"] != 20 {
+					return fmt.Errorf("answers %v", c)
+				}
+				return nil
+			})
+			if c := s.hit(200, nil); c["west"] != 200 {
+				t.Fatalf("after failover: %v, want every request answered by west", c)
+			}
+
+			s.startGateway()
+			h.eventually("east answers again", func(context.Context) error {
+				if c := s.hit(40, nil); c["east"] == 0 || c["error"] > 0 {
+					return fmt.Errorf("answers %v", c)
+				}
+				return nil
+			})
+			if c := s.hit(200, nil); c["error"] > 0 || c["east"] == 0 || c["west"] == 0 {
+				t.Fatalf("after ramp-back: %v, want both clusters and no error", c)
+			}
+		})
+	}
+}
