@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/netip"
 	"slices"
+	"strconv"
 
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
@@ -364,7 +365,8 @@ func gatewaySlices(s ImportSnapshot, svc *corev1.Service, mirror string, svcPort
 	if len(s.GatewayAddresses) == 0 {
 		return nil
 	}
-	ready := s.GatewayAlive && hasReadyEndpoint(remote)
+	remoteReady := hasReadyEndpoint(remote)
+	ready := s.GatewayAlive && remoteReady
 	ports := make([]discoveryv1.EndpointPort, 0, len(svcPorts))
 	for _, p := range svcPorts {
 		ports = append(ports, discoveryv1.EndpointPort{
@@ -406,9 +408,11 @@ func gatewaySlices(s ImportSnapshot, svc *corev1.Service, mirror string, svcPort
 		if len(eps) == 0 {
 			continue
 		}
+		meta := sliceMeta(s.Link, svc, mirror, mirror+"-"+family.suffix)
+		meta.Annotations = map[string]string{crossmapv1.AnnotationRemoteReady: strconv.FormatBool(remoteReady)}
 		out = append(out, &discoveryv1.EndpointSlice{
 			TypeMeta:    metav1.TypeMeta{APIVersion: "discovery.k8s.io/v1", Kind: "EndpointSlice"},
-			ObjectMeta:  sliceMeta(s.Link, svc, mirror, mirror+"-"+family.suffix),
+			ObjectMeta:  meta,
 			AddressType: family.typ,
 			Endpoints:   eps,
 			Ports:       ports,

@@ -459,14 +459,24 @@ func (ix *routeIndex) route(m *ambv3.Mapping) (r Route) {
 	}
 	r.Backends = append([]RouteBackend{localBackend}, backends...)
 
+	// Every generated object records this valid configuration, so that a
+	// route held by bad input later still fails over on it (HeldRoute).
+	cfg := RouteConfig{Failover: string(ann.Failover), Budget: budget, Local: localKey}
+	for i, cw := range split {
+		t := targets[cw.Cluster]
+		cfg.Split = append(cfg.Split, RouteConfigBackend{Cluster: cw.Cluster, Link: t.link.Namespace + "/" + t.link.Name,
+			Mirror: ref.Namespace + "/" + t.mirror.Name, Weight: cw.Weight, Configured: ann.Split[i].Weight})
+	}
+	config := cfg.encode()
+
 	// The siblings, in split order, then dev routes.
 	for i, cw := range split {
 		t := targets[cw.Cluster]
-		r.Objects = append(r.Objects, Stamp(ix.sibling(m, ref, t.link, t.mirror, ann.Failover, ptr.To(effective[i]), "", "")))
+		r.Objects = append(r.Objects, Stamp(withRouteConfig(ix.sibling(m, ref, t.link, t.mirror, ann.Failover, ptr.To(effective[i]), "", ""), config)))
 	}
 	for _, c := range ann.DevRoutes {
 		t := targets[c]
-		r.Objects = append(r.Objects, Stamp(ix.sibling(m, ref, t.link, t.mirror, ann.Failover, nil, ix.s.DevHeader, c)))
+		r.Objects = append(r.Objects, Stamp(withRouteConfig(ix.sibling(m, ref, t.link, t.mirror, ann.Failover, nil, ix.s.DevHeader, c), config)))
 		healthy, why := ix.remoteHealth(t.link, t.mirror)
 		r.Backends = append(r.Backends, RouteBackend{Cluster: c, Service: ref.Namespace + "/" + t.mirror.Name, Healthy: healthy, Reason: why, Header: ix.s.DevHeader + ": " + c})
 	}
@@ -496,7 +506,7 @@ func (ix *routeIndex) route(m *ambv3.Mapping) (r Route) {
 			r.Objects, r.Backends = nil, nil
 			return r
 		}
-		r.Objects = append(r.Objects, Stamp(ts))
+		r.Objects = append(r.Objects, Stamp(withRouteConfig(ts, config)))
 	}
 	return r
 }

@@ -134,16 +134,20 @@ func New(restCfg *rest.Config, cfg Config, deps Deps) (*Controller, error) {
 			"INSECURE: this cluster's gateway routes cleartext from anyone who can reach it, and its routes to other clusters send cleartext; use this on dev clusters only")
 		c.Model.SetTrust(status.Trust{Mode: "cleartext", Certificates: []status.Certificate{}})
 	}
+	// The import role's gateway verdicts reach the route role of this
+	// process directly: see GatewayHealth.
+	var health *GatewayHealth
 	if cfg.Import {
+		health = &GatewayHealth{}
 		c.Links = &LinkReconciler{Client: mgr.GetClient(), Applier: applier, Reporter: reporter, Model: c.Model,
-			Metrics: metrics, Config: cfg, Resolve: deps.Resolve, Echoes: echoes}
+			Metrics: metrics, Config: cfg, Resolve: deps.Resolve, Echoes: echoes, Health: health}
 		if err := c.Links.SetupWithManager(mgr); err != nil {
 			return nil, fmt.Errorf("set up import role: %w", err)
 		}
 	}
 	if cfg.Routes {
 		if err := (&RouteReconciler{Client: mgr.GetClient(), Applier: applier, Reporter: reporter, Model: c.Model,
-			Metrics: metrics, Config: cfg}).SetupWithManager(mgr); err != nil {
+			Metrics: metrics, Config: cfg, Health: health}).SetupWithManager(mgr); err != nil {
 			return nil, fmt.Errorf("set up route role: %w", err)
 		}
 	}

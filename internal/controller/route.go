@@ -19,9 +19,11 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+	"sigs.k8s.io/controller-runtime/pkg/source"
 
 	"github.com/crossmap/crossmap/ingress"
 	crossmapv1 "github.com/crossmap/crossmap/internal/api/v1alpha1"
@@ -43,6 +45,10 @@ type RouteReconciler struct {
 	Model    *status.Model
 	Metrics  *Metrics
 	Config   Config
+	// Health, when the import role runs in the same process, has the
+	// gateways' verdicts before the Links' conditions do; nil reads the
+	// conditions only.
+	Health *GatewayHealth
 
 	// memo remembers Diff's comparisons; the single work item means one
 	// reconcile at a time.
@@ -61,8 +67,20 @@ func (r *RouteReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	all := handler.EnqueueRequestsFromMapFunc(func(context.Context, client.Object) []reconcile.Request {
 		return []reconcile.Request{routesKey}
 	})
+	// A gateway verdict recomputes the routes at once. One pending
+	// wake-up is enough: the reconcile it causes reads every verdict.
+	kicks := make(chan event.GenericEvent, 1)
+	if r.Health != nil {
+		r.Health.Subscribe(func() {
+			select {
+			case kicks <- event.GenericEvent{Object: &crossmapv1.Link{}}:
+			default:
+			}
+		})
+	}
 	return ctrl.NewControllerManagedBy(mgr).
 		Named("route").
+		WatchesRawSource(source.Channel(kicks, all)).
 		Watches(&ambv3.Mapping{}, all).
 		Watches(&ambv3.Host{}, all).
 		// Only the Services annotated Mappings route to, and their mirrors,
@@ -107,15 +125,16 @@ func (r *RouteReconciler) Reconcile(ctx context.Context, _ reconcile.Request) (r
 	for _, rt := range routes {
 		key := rt.Source.Namespace + "/" + rt.Source.Name
 		seen[key] = true
-		objs := rt.Objects
+		objs, backends, failover := rt.Objects, rt.Backends, rt.Failover
 		if rt.Held {
 			// Keep what was generated before: a bad annotation must not
-			// take traffic away from a working route.
-			objs = ownedBy(existing, rt.Source)
+			// take traffic away from a working route. Its last valid
+			// configuration still follows health (issue 13).
+			objs, backends, failover = mapper.HeldRoute(snap, ownedBy(existing, rt.Source))
 		}
 		desired = append(desired, objs...)
-		views = append(views, status.Route{Namespace: rt.Source.Namespace, Name: rt.Source.Name, Failover: rt.Failover,
-			Held: rt.Held, HeldReason: rt.HeldReason, Backends: rt.Backends, Group: rt.Group})
+		views = append(views, status.Route{Namespace: rt.Source.Namespace, Name: rt.Source.Name, Failover: failover,
+			Held: rt.Held, HeldReason: rt.HeldReason, Backends: backends, Group: rt.Group})
 		regarding := &ambv3.Mapping{}
 		regarding.Namespace, regarding.Name = rt.Source.Namespace, rt.Source.Name
 		r.Reporter.Report(ctx, "route/"+key, rt.Problems, func(mapper.Problem) client.Object { return regarding })
@@ -249,6 +268,9 @@ func (r *RouteReconciler) snapshot(ctx context.Context) (mapper.RouteSnapshot, e
 			Namespace: l.Namespace, Name: l.Name, Cluster: l.Spec.ClusterName,
 			Mode:         linkRef(&l).Mode,
 			GatewayAlive: !meta.IsStatusConditionFalse(l.Status.Conditions, crossmapv1.ConditionGatewayAlive),
+		}
+		if alive, known := r.Health.Alive(l.Namespace + "/" + l.Name); known {
+			h.GatewayAlive = alive
 		}
 		if r.Config.MutualTLS() {
 			h.OriginTLS = ingress.OriginContextName(l.Spec.ClusterName)

@@ -17,7 +17,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/crossmap/crossmap/ingress"
-	"github.com/crossmap/crossmap/ingress/edge"
+	"github.com/crossmap/crossmap/edge"
 	crossmapv1 "github.com/crossmap/crossmap/internal/api/v1alpha1"
 	"github.com/crossmap/crossmap/internal/emissarytest"
 	"github.com/crossmap/crossmap/internal/pki"

@@ -24,5 +24,5 @@
 // The conformance test (conformance_test.go) compiles a table of scenarios
 // through mapper.Routes, all in one run of the compiler (CompileAll), and
 // holds the compiler's routes against the shares crossmap reports and
-// against the dev edge's table (ingress/edge, Table.VirtualHosts).
+// against the dev edge's table (edge, Table.VirtualHosts).
 package emissarytest

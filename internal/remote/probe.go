@@ -40,6 +40,10 @@ type ProbeConfig struct {
 	// OnTLSFailure is called with the reason (pki.Classify) of every
 	// round that failed its TLS handshake; optional, for counting.
 	OnTLSFailure func(reason string)
+	// Observe, when set, is called with the verdict after every round, on
+	// the probing goroutine, before Notify: latency and liveness in the
+	// status API and the metrics follow each probe, not each reconcile.
+	Observe func(ProbeResult)
 	// Now is the clock; tests inject one.
 	Now func() time.Time
 }
@@ -55,6 +59,11 @@ type ProbeResult struct {
 	Err error
 	// Probed is false until the first round has finished.
 	Probed bool
+	// Settled is true once a round has succeeded or FailureThreshold
+	// rounds in a row have failed: until then a new prober's Alive is its
+	// starting guess, not a verdict, and whoever knew better before (a
+	// Link that saw its gateway dead before a restart) should keep that.
+	Settled bool
 	// TLS is the verdict of the last round that got as far as a TLS
 	// handshake (probes with ProbeConfig.TLS only).
 	TLS TLSResult
@@ -207,6 +216,9 @@ func (p *Prober) record(latency time.Duration, peer *x509.Certificate, err error
 		p.result.TLS.Reason = ""
 		p.result.TLS.PeerNotAfter = peer.NotAfter
 	}
+	if err == nil || p.failures+1 >= p.cfg.FailureThreshold {
+		p.result.Settled = true
+	}
 	if err == nil {
 		p.failures = 0
 		p.result.Alive = true
@@ -220,9 +232,13 @@ func (p *Prober) record(latency time.Duration, peer *x509.Certificate, err error
 		}
 	}
 	changed := was != p.result.Alive || wasTLS.Checked != p.result.TLS.Checked || wasTLS.Reason != p.result.TLS.Reason
+	res := p.result
 	p.mu.Unlock()
 	if tlsFailed && p.cfg.TLS != nil && p.cfg.OnTLSFailure != nil {
 		p.cfg.OnTLSFailure(reason)
+	}
+	if p.cfg.Observe != nil {
+		p.cfg.Observe(res)
 	}
 	if changed && p.cfg.Notify != nil {
 		p.cfg.Notify()

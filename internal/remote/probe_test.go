@@ -150,8 +150,8 @@ func TestProberAliveGateway(t *testing.T) {
 	eventually(t, "the prober has probed three rounds", func() bool { return p.Result().Probed && g.hits.Load() >= 3 })
 
 	res := p.Result()
-	if !res.Alive || res.Err != nil {
-		t.Errorf("Result() = %+v; want alive with no error", res)
+	if !res.Alive || res.Err != nil || !res.Settled {
+		t.Errorf("Result() = %+v; want alive and settled with no error", res)
 	}
 	// The injected clock moves 1ms per reading: one reading before the
 	// request and one after.
@@ -181,6 +181,11 @@ func TestProberDeadOnlyAfterFailureThreshold(t *testing.T) {
 		if !res.Probed || !res.Alive {
 			t.Fatalf("after %d failed round(s) of 3: Result() = %+v; want probed and still alive", round, res)
 		}
+		// Issue 13: "alive" after fewer failures than the threshold is the
+		// starting guess, not a verdict.
+		if res.Settled {
+			t.Fatalf("after %d failed round(s) of 3: Result() = %+v; want not settled", round, res)
+		}
 		if res.Err == nil || !strings.Contains(res.Err.Error(), "HTTP 500") {
 			t.Fatalf("after %d failed round(s): Result().Err = %v; want it to name HTTP 500", round, res.Err)
 		}
@@ -192,8 +197,8 @@ func TestProberDeadOnlyAfterFailureThreshold(t *testing.T) {
 	g.nextRequest(t)        // round 4 is in flight, so round 3 is recorded
 
 	res := p.Result()
-	if res.Alive {
-		t.Errorf("after 3 failed rounds of 3: Result() = %+v; want dead", res)
+	if res.Alive || !res.Settled {
+		t.Errorf("after 3 failed rounds of 3: Result() = %+v; want dead, settled", res)
 	}
 	if res.Err == nil || !strings.Contains(res.Err.Error(), "HTTP 500") {
 		t.Errorf("Result().Err = %v; want it to name HTTP 500", res.Err)

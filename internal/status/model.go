@@ -161,6 +161,18 @@ func (m *Model) SetLink(l Link) {
 	m.links[l.Key()] = l
 }
 
+// UpdateLink changes the Link key in place with update, if the model
+// knows it: a writer of a few fields (the gateway probe, after every
+// round) leaves the others as their writers left them.
+func (m *Model) UpdateLink(key string, update func(*Link)) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if l, ok := m.links[key]; ok {
+		update(&l)
+		m.links[key] = l
+	}
+}
+
 // DeleteLink forgets a Link and its mirrors.
 func (m *Model) DeleteLink(key string) {
 	m.mu.Lock()

@@ -41,4 +41,16 @@ const (
 	// writes, the failover policy its weights were computed with, so that
 	// the status of a held route can say which policy is in force.
 	AnnotationFailoverPolicy = "crossmap.io/failover-policy"
+	// AnnotationRemoteReady, on a gateway-mode mirror EndpointSlice, says
+	// whether the remote Service had a ready endpoint when it was last
+	// seen ("true" or "false"). The endpoints' ready condition adds the
+	// gateway's health to it; keeping the remote's part apart lets
+	// crossmap apply gateway health while the remote cannot be read
+	// (broken credentials, a restart), from what it wrote itself.
+	AnnotationRemoteReady = "crossmap.io/remote-ready"
+	// AnnotationRouteConfig, on every object the route role generates,
+	// holds the route's last valid configuration (weights, failover
+	// policy, local Service) as JSON, so that a route held by bad input
+	// still fails over and ramps back on it, across restarts.
+	AnnotationRouteConfig = "crossmap.io/route-config"
 )
