@@ -11,12 +11,12 @@ type VirtualHostView struct {
 	// installation has no Host and the edge stands in Emissary's default.
 	Host     string
 	Hostname string
-	Routes   []RouteView
+	Routes   []VirtualHostRoute
 }
 
-// RouteView is one route: one Mapping of a group, or one of Emissary's own
+// VirtualHostRoute is one route: one Mapping of a group, or one of Emissary's own
 // routes (Builtin).
-type RouteView struct {
+type VirtualHostRoute struct {
 	Mapping string // namespace/name; "" for a Builtin
 	Builtin string // BuiltinReady or BuiltinAlive
 	// PathKind is "prefix", "path" (prefix_exact) or "regex"
@@ -49,11 +49,11 @@ func (t *Table) VirtualHosts() []VirtualHostView {
 	}
 	out := make([]VirtualHostView, 0, len(t.hosts))
 	for _, h := range t.hosts {
-		vh := VirtualHostView{Host: h.name, Hostname: h.hostname, Routes: make([]RouteView, 0, len(h.routes))}
+		vh := VirtualHostView{Host: h.name, Hostname: h.hostname, Routes: make([]VirtualHostRoute, 0, len(h.routes))}
 		for _, rt := range h.routes {
-			v := RouteView{
+			v := VirtualHostRoute{
 				Mapping:       rt.mapping,
-				Builtin:       rt.group.builtin,
+				Builtin:       rt.group.Builtin,
 				PathKind:      [...]string{pathPrefix: "prefix", pathExact: "path", pathRegex: "regex"}[rt.path.kind],
 				Path:          rt.path.value,
 				CaseSensitive: rt.path.caseSensitive,

@@ -16,8 +16,8 @@ import (
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
-	"github.com/crossmap/crossmap/ingress"
 	"github.com/crossmap/crossmap/edge"
+	"github.com/crossmap/crossmap/ingress"
 	crossmapv1 "github.com/crossmap/crossmap/internal/api/v1alpha1"
 	"github.com/crossmap/crossmap/internal/emissarytest"
 	"github.com/crossmap/crossmap/internal/pki"
