@@ -17,7 +17,14 @@ func runController(ctx context.Context, args []string, _, stderr io.Writer) erro
   - export role: for each Service matching --export-selector, an Emissary gateway
     Mapping (and one gateway Host) so that other clusters can reach it;
   - import role: for each Link, mirrors of the remote cluster's exported Services
-    (<service>-<cluster>) with EndpointSlices pointing at its gateway (or pods).
+    (<service>-<cluster>) with EndpointSlices pointing at its gateway (or pods);
+  - route role: sibling Mappings for Mappings annotated crossmap.io/split or
+    crossmap.io/dev-routes.
+Each role watches only what it uses. The export and route roles need
+Emissary's CRDs; the import role alone (--export=false --routes=false) needs
+only crossmap's Link CRD, for a cluster whose edge is not Emissary. A CRD an
+enabled role needs but the cluster does not serve stops the start with the
+role, the CRD and the command that installs it.
 The status API serves /status, /healthz and /readyz on --status-addr.`, stderr)
 	cfg.BindFlags(fs)
 	cluster := bindCluster(fs)
@@ -53,6 +60,6 @@ The status API serves /status, /healthz and /readyz on --status-addr.`, stderr)
 		return err
 	}
 	ctrl.Log.Info("Starting crossmap controller", "cluster", cfg.ClusterName, "namespace", cfg.Namespace,
-		"export", cfg.Export, "import", cfg.Import, "dryRun", cfg.DryRun)
+		"export", cfg.Export, "import", cfg.Import, "routes", cfg.Routes, "dryRun", cfg.DryRun)
 	return c.Manager.Start(ctx)
 }
