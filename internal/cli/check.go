@@ -195,7 +195,7 @@ func Check(ctx context.Context, cfg *rest.Config, o CheckOptions, out io.Writer)
 	roles := o.roles()
 	ch.ok("checking for the roles %s", strings.Join(roleNames(roles), ", "))
 	crds := checkCRDs(ctx, c, cs, ch, roles)
-	checkRBAC(ctx, cs, ch, ControllerPermissions(o.Namespace, crds[trafficSplitCRD]), user)
+	checkRBAC(ctx, cs, ch, forRoles(ControllerPermissions(o.Namespace, crds[trafficSplitCRD]), roles), user)
 	checkTrustAnchor(ctx, c, ch, o.Namespace, o.TrustAnchorSecret, time.Now())
 	checkLinks(ctx, c, ch, o.Namespace)
 	return ch.err()
@@ -493,6 +493,26 @@ func ControllerPermissions(namespace string, trafficSplits bool) []Permission {
 		{Resource: "events", Verbs: []string{"create", "patch"}, Why: "problems and failovers are recorded as Events", Level: LevelFail},
 		{Group: "coordination.k8s.io", Resource: "leases", Verbs: []string{"get", "create", "update"}, Namespace: namespace, Why: "leader election with --leader-elect", Level: LevelFail},
 	}
+}
+
+// forRoles drops the permissions on custom resources that no role roles
+// enables uses (Config.Needs): a mirroring-only controller is not asked
+// about Mappings.
+func forRoles(perms []Permission, roles controller.Config) []Permission {
+	used := map[string]bool{}
+	custom := map[string]bool{}
+	for _, crd := range []controller.CRD{controller.LinkCRD, controller.MappingCRD, controller.HostCRD, controller.TLSContextCRD, controller.SplitCRD} {
+		custom[crd.Group+"/"+crd.Plural] = true
+	}
+	for _, n := range roles.Needs() {
+		for _, crd := range n.CRDs {
+			used[crd.Group+"/"+crd.Plural] = true
+		}
+	}
+	return slices.DeleteFunc(slices.Clone(perms), func(p Permission) bool {
+		key := p.Group + "/" + p.Resource
+		return custom[key] && !used[key]
+	})
 }
 
 // checkRBAC asks the API server, one SelfSubjectAccessReview per verb,
