@@ -92,10 +92,23 @@ func TestImage(t *testing.T) {
 	}
 	dir := t.TempDir()
 	archive := filepath.Join(dir, "crossmap-image.tar")
-	make := exec.CommandContext(t.Context(), "make", "-C", root, "image", "IMAGE_DIR="+dir, "IMAGE_ARCHIVE="+archive,
+	// A cold build cache makes the static build (CGO_ENABLED=0, -trimpath:
+	// nothing shared with the tests' own builds) take minutes; stop it a
+	// minute before the test's deadline so that the failure says why.
+	buildCtx := t.Context()
+	if deadline, ok := t.Deadline(); ok {
+		var cancel context.CancelFunc
+		buildCtx, cancel = context.WithDeadline(buildCtx, deadline.Add(-time.Minute))
+		defer cancel()
+	}
+	make := exec.CommandContext(buildCtx, "make", "-C", root, "image", "IMAGE_DIR="+dir, "IMAGE_ARCHIVE="+archive,
 		"VERSION="+version, "COMMIT="+revision, "CREATED="+created)
 	start := time.Now()
 	if out, err := make.CombinedOutput(); err != nil {
+		if buildCtx.Err() != nil {
+			t.Fatalf("make image did not finish within the test's time (%s; a cold build cache? run go test with a longer -timeout): %v\n%s",
+				time.Since(start).Round(time.Second), err, out)
+		}
 		t.Fatalf("make image: %v\n%s", err, out)
 	}
 	t.Logf("make image took %s", time.Since(start).Round(time.Second))

@@ -82,8 +82,9 @@ func TestCheckOptionsValidate(t *testing.T) {
 	o.Namespace = "Crossmap"
 	o.TrustAnchorSecret = "Trust_Anchor"
 	o.AsGroups = []string{"system:masters"}
+	o.Export, o.Import, o.Routes = false, false, false
 	err := o.Validate()
-	for _, want := range []string{`--namespace "Crossmap"`, `--trust-anchor-secret "Trust_Anchor"`, "--as-group needs --as"} {
+	for _, want := range []string{`--namespace "Crossmap"`, `--trust-anchor-secret "Trust_Anchor"`, "--as-group needs --as", "leave no role to check"} {
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("Validate() = %v; want it to hold %q", err, want)
 		}
