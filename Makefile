@@ -18,6 +18,25 @@ tools: ## Build kube-apiserver, etcd and podinfo into bin/ (only when missing or
 build: ## Build the crossmap binary into bin/.
 	$(GO) build -o $(BIN)/crossmap ./cmd/crossmap
 
+# What `make image` records: the version (label, tag, `crossmap version`),
+# the commit, and the commit's time as the image's creation time, so that
+# one commit always gives the same image.
+VERSION       ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+COMMIT        ?= $(shell git rev-parse HEAD 2>/dev/null)
+CREATED       ?= $(shell git log -1 --format=%cI 2>/dev/null)
+GOARCH        ?= $(shell $(GO) env GOARCH)
+IMAGE_DIR     ?= $(BIN)/image
+IMAGE_ARCHIVE ?= $(IMAGE_DIR)/crossmap-image.tar
+
+.PHONY: image
+image: ## Build the container image as an OCI archive, without a container daemon (IMAGE_ARCHIVE, VERSION).
+	@mkdir -p $(IMAGE_DIR)
+	CGO_ENABLED=0 GOOS=linux GOARCH=$(GOARCH) $(GO) build -trimpath \
+		-ldflags "-s -w -X main.version=$(VERSION) -X main.commit=$(COMMIT)" -o $(IMAGE_DIR)/crossmap ./cmd/crossmap
+	cd tools/image && GOWORK=off $(GO) run . --binary $(abspath $(IMAGE_DIR))/crossmap --out $(abspath $(IMAGE_ARCHIVE)) \
+		--version $(VERSION) --revision $(COMMIT) --created "$(CREATED)" --arch $(GOARCH)
+	@echo "built $(IMAGE_ARCHIVE) (crossmap $(VERSION)): push it with skopeo copy oci-archive:$(IMAGE_ARCHIVE) docker://<registry>/crossmap:$(VERSION)"
+
 .PHONY: generate
 generate: ## Regenerate deepcopy code and CRDs with controller-gen.
 	@tools/generate.sh $(BIN)

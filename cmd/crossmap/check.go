@@ -13,10 +13,13 @@ func runCheck(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs := newFlagSet("check", `Checks that a cluster is ready for the crossmap controller, one line per check:
 "[ok] ...", "[warn] ... — fix: ..." or "[FAIL] ... — fix: ...":
   - the API server answers, and who the checks run as;
-  - the CRDs are installed and established: links.crossmap.io, and Emissary's
-    mappings, hosts and tlscontexts.getambassador.io serving v3alpha1
-    (trafficsplits.split.smi-spec.io only warns: it is needed for SMI
-    TrafficSplits alone);
+  - the CRDs the controller's roles need (--export, --import, --routes and
+    --insecure-cleartext as you run the controller) are installed and
+    established: the export role needs Emissary's mappings and
+    hosts.getambassador.io serving v3alpha1; the import role
+    links.crossmap.io; the route role all three, and with mTLS
+    tlscontexts.getambassador.io (trafficsplits.split.smi-spec.io only warns:
+    it is needed for SMI TrafficSplits alone);
   - RBAC: every verb the controller uses on every resource (and on the three
     certificate Secrets it issues, by name), asked with SelfSubjectAccessReviews.
     Run it as the controller (its kubeconfig, or

@@ -22,8 +22,14 @@ func runController(ctx context.Context, args []string, _, stderr io.Writer) erro
     crossmap.io/dev-routes, sibling Mappings (one per remote cluster, weights
     following health) and, when asked, an SMI TrafficSplit;
   - trust role: the gateway and client certificates, issued from the trust
-    anchor (--trust-anchor-secret), and the TLSContexts that originate mTLS.
+    anchor (--trust-anchor-secret), and, with the route role, the TLSContexts
+    that originate mTLS.
 --export, --import and --routes turn the first three off or on.
+Each role watches only what it uses. The export and route roles need
+Emissary's CRDs; the import role alone (--export=false --routes=false) needs
+only crossmap's Link CRD, for a cluster whose edge is not Emissary. A CRD an
+enabled role needs but the cluster does not serve stops the start with the
+role, the CRD and the command that installs it.
 The status API serves /status, /healthz and /readyz on --status-addr.`, stderr)
 	cfg.BindFlags(fs)
 	cluster := bindCluster(fs)
@@ -59,6 +65,6 @@ The status API serves /status, /healthz and /readyz on --status-addr.`, stderr)
 		return err
 	}
 	ctrl.Log.Info("Starting crossmap controller", "cluster", cfg.ClusterName, "namespace", cfg.Namespace,
-		"export", cfg.Export, "import", cfg.Import, "dryRun", cfg.DryRun)
+		"export", cfg.Export, "import", cfg.Import, "routes", cfg.Routes, "dryRun", cfg.DryRun)
 	return c.Manager.Start(ctx)
 }

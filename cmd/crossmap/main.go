@@ -35,6 +35,7 @@ func commands() []command {
 		{"link", "link a remote cluster: read-only credentials there, a Link here", runLink},
 		{"check", "check that a cluster is ready for the controller", runCheck},
 		{"trust", "generate the trust anchor (CA) linked clusters share for mTLS", runTrust},
+		{"version", "print the version, commit and Go version", runVersion},
 	}
 }
 

@@ -25,6 +25,7 @@ import (
 
 	"github.com/crossmap/crossmap/ingress"
 	crossmapv1 "github.com/crossmap/crossmap/internal/api/v1alpha1"
+	"github.com/crossmap/crossmap/internal/controller"
 	"github.com/crossmap/crossmap/internal/pki"
 )
 
@@ -46,11 +47,30 @@ type CheckOptions struct {
 	// RBAC checks are about it rather than about the operator.
 	As       string
 	AsGroups []string
+	// Export, Import and Routes are the controller's role flags, and
+	// InsecureCleartext its --insecure-cleartext: the CRDs checked are
+	// those the enabled roles need.
+	Export, Import, Routes bool
+	InsecureCleartext      bool
+}
+
+// roles is the part of the controller's configuration that decides which
+// CRDs it needs.
+func (o *CheckOptions) roles() controller.Config {
+	return controller.Config{Export: o.Export, Import: o.Import, Routes: o.Routes, InsecureCleartext: o.InsecureCleartext}
+}
+
+func roleNames(cfg controller.Config) []string {
+	var out []string
+	for _, n := range cfg.Needs() {
+		out = append(out, n.Role)
+	}
+	return out
 }
 
 // DefaultCheckOptions returns the defaults the flags start from.
 func DefaultCheckOptions() CheckOptions {
-	return CheckOptions{Namespace: DefaultNamespace, TrustAnchorSecret: DefaultTrustOptions().Name}
+	return CheckOptions{Namespace: DefaultNamespace, TrustAnchorSecret: DefaultTrustOptions().Name, Export: true, Import: true, Routes: true}
 }
 
 // BindFlags registers the flags of `crossmap check` on fs.
@@ -59,6 +79,10 @@ func (o *CheckOptions) BindFlags(fs *flag.FlagSet) {
 	fs.StringVar(&o.Context, "context", o.Context, "kubeconfig context to use")
 	fs.StringVar(&o.Namespace, "namespace", o.Namespace, "the controller's --namespace: where its Links, their Secrets and its leader election Lease are")
 	fs.StringVar(&o.TrustAnchorSecret, "trust-anchor-secret", o.TrustAnchorSecret, "the controller's --trust-anchor-secret: the Secret in --namespace holding the trust anchor (ca.crt, ca.key) linked clusters share for mTLS")
+	fs.BoolVar(&o.Export, "export", o.Export, "the controller's --export: check what the export role needs")
+	fs.BoolVar(&o.Import, "import", o.Import, "the controller's --import: check what the import role needs")
+	fs.BoolVar(&o.Routes, "routes", o.Routes, "the controller's --routes: check what the route role needs")
+	fs.BoolVar(&o.InsecureCleartext, "insecure-cleartext", o.InsecureCleartext, "the controller's --insecure-cleartext: without mutual TLS the route role needs no TLSContexts")
 	fs.StringVar(&o.As, "as", o.As, "check as this user, e.g. system:serviceaccount:crossmap-system:crossmap (the controller's identity); needs the right to impersonate")
 	fs.Func("as-group", "group to impersonate along with --as (repeatable)", func(s string) error {
 		o.AsGroups = append(o.AsGroups, s)
@@ -77,6 +101,9 @@ func (o *CheckOptions) Validate() error {
 	}
 	if len(o.AsGroups) > 0 && o.As == "" {
 		errs = append(errs, errors.New("--as-group needs --as"))
+	}
+	if !o.Export && !o.Import && !o.Routes {
+		errs = append(errs, errors.New("--export=false, --import=false and --routes=false leave no role to check"))
 	}
 	return errors.Join(errs...)
 }
@@ -165,8 +192,10 @@ func Check(ctx context.Context, cfg *rest.Config, o CheckOptions, out io.Writer)
 	ch.ok("API server %s answers (Kubernetes %s)", cfg.Host, version.GitVersion)
 	user := checkIdentity(ctx, cs, ch)
 
-	crds := checkCRDs(ctx, c, cs, ch)
-	checkRBAC(ctx, cs, ch, ControllerPermissions(o.Namespace, crds[trafficSplitCRD]), user)
+	roles := o.roles()
+	ch.ok("checking for the roles %s", strings.Join(roleNames(roles), ", "))
+	crds := checkCRDs(ctx, c, cs, ch, roles)
+	checkRBAC(ctx, cs, ch, forRoles(ControllerPermissions(o.Namespace, crds[trafficSplitCRD]), roles), user)
 	checkTrustAnchor(ctx, c, ch, o.Namespace, o.TrustAnchorSecret, time.Now())
 	checkLinks(ctx, c, ch, o.Namespace)
 	return ch.err()
@@ -196,19 +225,12 @@ func checkIdentity(ctx context.Context, cs kubernetes.Interface, ch *checker) st
 	return u.Username
 }
 
-const (
-	linkCRD         = "links.crossmap.io"
-	mappingCRD      = "mappings.getambassador.io"
-	hostCRD         = "hosts.getambassador.io"
-	tlsContextCRD   = "tlscontexts.getambassador.io"
-	trafficSplitCRD = "trafficsplits.split.smi-spec.io"
-	// emissaryVersion is the only Emissary API version crossmap reads and
-	// writes.
-	emissaryVersion = "v3alpha1"
-	emissaryCRDFix  = "install the CRDs of Emissary-ingress 3.x: kubectl apply -f https://app.getambassador.io/yaml/emissary/3.10.0/emissary-crds.yaml (and run Emissary's apiext conversion webhook, which they need)"
-)
+// trafficSplitCRD names the CRD whose presence decides whether the
+// TrafficSplit permissions are required.
+var trafficSplitCRD = controller.SplitCRD.Name
 
-// crdRequirement is a CRD crossmap needs, and which of its versions.
+// crdRequirement is a CRD the enabled roles need, and which of its
+// versions.
 type crdRequirement struct {
 	name, group, plural string
 	// versions are the API versions crossmap can use; one must be served.
@@ -216,33 +238,66 @@ type crdRequirement struct {
 	level    Level
 	// missingFix says how to install it.
 	missingFix string
-	// note follows a warning: what does not work without the CRD.
+	// note follows a warning or a failure: who needs it, or what does not
+	// work without it.
 	note string
+	// roles are the enabled roles that use it.
+	roles []string
 }
 
-func crdRequirements() []crdRequirement {
-	return []crdRequirement{
-		{name: linkCRD, group: crossmapv1.GroupVersion.Group, plural: "links", versions: []string{crossmapv1.GroupVersion.Version},
-			level: LevelFail, missingFix: "install crossmap's CRDs: kubectl apply -k manifests/crd"},
-		{name: mappingCRD, group: "getambassador.io", plural: "mappings", versions: []string{emissaryVersion},
-			level: LevelFail, missingFix: emissaryCRDFix},
-		{name: hostCRD, group: "getambassador.io", plural: "hosts", versions: []string{emissaryVersion},
-			level: LevelFail, missingFix: emissaryCRDFix},
-		// The trust role writes one TLSContext per linked cluster, and
-		// watches them: without the CRD the controller does not start.
-		{name: tlsContextCRD, group: "getambassador.io", plural: "tlscontexts", versions: []string{emissaryVersion},
-			level: LevelFail, missingFix: emissaryCRDFix},
-		{name: trafficSplitCRD, group: "split.smi-spec.io", plural: "trafficsplits", versions: []string{"v1alpha2", "v1alpha1"},
-			level: LevelWarn, missingFix: "kubectl apply -f manifests/crd/split.smi-spec.io_trafficsplits.yaml, if you want SMI TrafficSplits",
-			note: "crossmap.io/traffic-split and --traffic-split cannot work without it"},
+// crdRequirements are the CRDs the roles of roles need, from the table the
+// controller checks at its start (controller.Config.Needs), each once, with
+// the roles that use it. A required one's fix says how to install it or
+// which roles to turn off instead.
+func crdRequirements(roles controller.Config) []crdRequirement {
+	var out []crdRequirement
+	offs := map[string][]string{}
+	at := map[string]int{}
+	for _, n := range roles.Needs() {
+		for _, c := range n.CRDs {
+			i, ok := at[c.Name]
+			if !ok {
+				level := LevelFail
+				if c.Optional {
+					level = LevelWarn
+				}
+				out = append(out, crdRequirement{name: c.Name, group: c.Group, plural: c.Plural, versions: c.Versions,
+					level: level, missingFix: c.Install, note: c.Note})
+				i = len(out) - 1
+				at[c.Name] = i
+			}
+			out[i].roles = append(out[i].roles, n.Role)
+			offs[c.Name] = append(offs[c.Name], n.Off)
+		}
 	}
+	for i, req := range out {
+		if req.level == LevelFail {
+			out[i].note = rolesPhrase(req.roles) + " need it"
+			if len(req.roles) == 1 {
+				out[i].note = rolesPhrase(req.roles) + " needs it"
+			}
+			out[i].missingFix += ", or run the controller with " + strings.Join(offs[req.name], " ")
+		}
+	}
+	return out
+}
+
+// rolesPhrase is "the export role", "the export and route roles".
+func rolesPhrase(roles []string) string {
+	switch len(roles) {
+	case 0:
+		return "no role"
+	case 1:
+		return "the " + roles[0] + " role"
+	}
+	return "the " + strings.Join(roles[:len(roles)-1], ", ") + " and " + roles[len(roles)-1] + " roles"
 }
 
 // checkCRDs checks that each CRD crossmap needs is established and serves a
 // version crossmap speaks, and returns which are.
-func checkCRDs(ctx context.Context, c client.Client, cs kubernetes.Interface, ch *checker) map[string]bool {
+func checkCRDs(ctx context.Context, c client.Client, cs kubernetes.Interface, ch *checker, roles controller.Config) map[string]bool {
 	found := map[string]bool{}
-	for _, req := range crdRequirements() {
+	for _, req := range crdRequirements(roles) {
 		var crd apiextensionsv1.CustomResourceDefinition
 		err := c.Get(ctx, client.ObjectKey{Name: req.name}, &crd)
 		switch {
@@ -299,7 +354,7 @@ func checkCRD(ch *checker, req crdRequirement, crd *apiextensionsv1.CustomResour
 		ch.bad(req.level, withNote(fmt.Sprintf("CRD %s serves %s, not %s", req.name, strings.Join(served, ", "), strings.Join(req.versions, " or ")), req.note), req.missingFix)
 		return false
 	}
-	ch.ok("CRD %s is established and serves %s (served: %s; stored as %s)", req.name, use, strings.Join(served, ", "), storage)
+	ch.ok("CRD %s is established and serves %s (served: %s; stored as %s), for %s", req.name, use, strings.Join(served, ", "), storage, rolesPhrase(req.roles))
 	return true
 }
 
@@ -346,7 +401,7 @@ func checkCRDDiscovery(cs kubernetes.Interface, ch *checker, req crdRequirement)
 	}
 	for _, v := range req.versions {
 		if slices.Contains(served, v) {
-			ch.ok("CRD %s is established and serves %s (served: %s; seen through discovery: this identity may not read CRDs)", req.name, v, strings.Join(served, ", "))
+			ch.ok("CRD %s is established and serves %s (served: %s; seen through discovery: this identity may not read CRDs), for %s", req.name, v, strings.Join(served, ", "), rolesPhrase(req.roles))
 			return true
 		}
 	}
@@ -438,6 +493,26 @@ func ControllerPermissions(namespace string, trafficSplits bool) []Permission {
 		{Resource: "events", Verbs: []string{"create", "patch"}, Why: "problems and failovers are recorded as Events", Level: LevelFail},
 		{Group: "coordination.k8s.io", Resource: "leases", Verbs: []string{"get", "create", "update"}, Namespace: namespace, Why: "leader election with --leader-elect", Level: LevelFail},
 	}
+}
+
+// forRoles drops the permissions on custom resources that no role roles
+// enables uses (Config.Needs): a mirroring-only controller is not asked
+// about Mappings.
+func forRoles(perms []Permission, roles controller.Config) []Permission {
+	used := map[string]bool{}
+	custom := map[string]bool{}
+	for _, crd := range []controller.CRD{controller.LinkCRD, controller.MappingCRD, controller.HostCRD, controller.TLSContextCRD, controller.SplitCRD} {
+		custom[crd.Group+"/"+crd.Plural] = true
+	}
+	for _, n := range roles.Needs() {
+		for _, crd := range n.CRDs {
+			used[crd.Group+"/"+crd.Plural] = true
+		}
+	}
+	return slices.DeleteFunc(slices.Clone(perms), func(p Permission) bool {
+		key := p.Group + "/" + p.Resource
+		return custom[key] && !used[key]
+	})
 }
 
 // checkRBAC asks the API server, one SelfSubjectAccessReview per verb,

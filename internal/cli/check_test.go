@@ -82,8 +82,9 @@ func TestCheckOptionsValidate(t *testing.T) {
 	o.Namespace = "Crossmap"
 	o.TrustAnchorSecret = "Trust_Anchor"
 	o.AsGroups = []string{"system:masters"}
+	o.Export, o.Import, o.Routes = false, false, false
 	err := o.Validate()
-	for _, want := range []string{`--namespace "Crossmap"`, `--trust-anchor-secret "Trust_Anchor"`, "--as-group needs --as"} {
+	for _, want := range []string{`--namespace "Crossmap"`, `--trust-anchor-secret "Trust_Anchor"`, "--as-group needs --as", "leave no role to check"} {
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("Validate() = %v; want it to hold %q", err, want)
 		}
@@ -257,5 +258,30 @@ func TestTrustAnchorVerdict(t *testing.T) {
 				t.Errorf("a %s verdict without a fix: %q", v.level, v.msg)
 			}
 		})
+	}
+}
+
+// TestForRoles: the RBAC checks of a mirroring-only controller leave out the
+// Emissary and SMI resources no role of it uses, and keep the rest.
+func TestForRoles(t *testing.T) {
+	all := ControllerPermissions("cm", true)
+	o := DefaultCheckOptions()
+	if got := forRoles(all, o.roles()); len(got) != len(all) {
+		t.Errorf("every role: %d permissions checked; want all %d", len(got), len(all))
+	}
+	o.Export, o.Routes = false, false
+	var groups []string
+	for _, p := range forRoles(all, o.roles()) {
+		groups = append(groups, p.Group+"/"+p.Resource)
+	}
+	for _, gone := range []string{"getambassador.io/mappings", "getambassador.io/hosts", "getambassador.io/tlscontexts", "split.smi-spec.io/trafficsplits"} {
+		if slices.Contains(groups, gone) {
+			t.Errorf("mirroring only: %s is still checked", gone)
+		}
+	}
+	for _, kept := range []string{"/services", "discovery.k8s.io/endpointslices", "crossmap.io/links", "/secrets", "coordination.k8s.io/leases"} {
+		if !slices.Contains(groups, kept) {
+			t.Errorf("mirroring only: %s is not checked", kept)
+		}
 	}
 }

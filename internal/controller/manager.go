@@ -69,20 +69,16 @@ func New(restCfg *rest.Config, cfg Config, deps Deps) (*Controller, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
+	// Each role watches only what it uses (Config.Needs), and a CRD one of
+	// them needs but the cluster lacks stops the start here, with the role,
+	// the CRD and the fix, rather than somewhere inside the manager.
+	if err := CheckCRDs(restCfg, cfg); err != nil {
+		return nil, err
+	}
 	mgr, err := ctrl.NewManager(restCfg, ctrl.Options{
 		Scheme: NewScheme(),
 		Logger: deps.Logger,
-		// Links and their Secrets live in one namespace: caching only that
-		// namespace's Secrets keeps every other Secret out of memory and out
-		// of crossmap's RBAC.
-		Cache: cache.Options{ByObject: map[client.Object]cache.ByObject{
-			&corev1.Secret{}:   {Namespaces: map[string]cache.Config{cfg.Namespace: {}}},
-			&crossmapv1.Link{}: {Namespaces: map[string]cache.Config{cfg.Namespace: {}}},
-			// crossmap's TLSContexts live beside the client certificate.
-			&ambv3.TLSContext{}: {Namespaces: map[string]cache.Config{cfg.Namespace: {}}},
-			// Only crossmap's own TrafficSplits: see RouteReconciler.splitList.
-			trafficSplitObject(cfg.TrafficSplitVersion): {Label: labels.SelectorFromSet(mapper.RouteSelector())},
-		}},
+		Cache:  cache.Options{ByObject: cacheByObject(cfg)},
 		// The status API serves /metrics itself (issue #4); the manager's own
 		// metrics listener stays off so there is one port to expose.
 		Metrics:                 metricsserver.Options{BindAddress: "0"},
@@ -169,6 +165,30 @@ func New(restCfg *rest.Config, cfg Config, deps Deps) (*Controller, error) {
 		}
 	}
 	return c, nil
+}
+
+// cacheByObject narrows the caches of the kinds that need it. A kind is
+// listed only when an enabled role uses it: the cache asks the API server
+// about every kind listed here when the manager is made, and a
+// mirroring-only cluster has no Emissary CRDs to ask about.
+func cacheByObject(cfg Config) map[client.Object]cache.ByObject {
+	in := func(ns string) cache.ByObject { return cache.ByObject{Namespaces: map[string]cache.Config{ns: {}}} }
+	// Links and their Secrets live in one namespace: caching only that
+	// namespace's Secrets keeps every other Secret out of memory and out of
+	// crossmap's RBAC.
+	by := map[client.Object]cache.ByObject{&corev1.Secret{}: in(cfg.Namespace)}
+	if cfg.uses(LinkCRD) {
+		by[&crossmapv1.Link{}] = in(cfg.Namespace)
+	}
+	if cfg.uses(TLSContextCRD) {
+		// crossmap's TLSContexts live beside the client certificate.
+		by[&ambv3.TLSContext{}] = in(cfg.Namespace)
+	}
+	if cfg.Routes {
+		// Only crossmap's own TrafficSplits: see RouteReconciler.splitList.
+		by[trafficSplitObject(cfg.TrafficSplitVersion)] = cache.ByObject{Label: labels.SelectorFromSet(mapper.RouteSelector())}
+	}
+	return by
 }
 
 func trafficSplitObject(version string) client.Object {

@@ -44,8 +44,9 @@ var trustKey = reconcile.Request{NamespacedName: types.NamespacedName{Name: "tru
 // TrustReconciler is the trust role, on when cross-cluster mTLS is: from
 // the trust anchor Secret it issues this cluster's gateway and client
 // certificates, renews them after two thirds of their life, publishes the
-// anchor's certificate (without its key) for Emissary's ca_secret, and
-// writes the TLSContext each linked cluster's routes originate TLS with.
+// anchor's certificate (without its key) for Emissary's ca_secret, and,
+// with the route role on, writes the TLSContext each linked cluster's
+// routes originate TLS with.
 //
 // Issuing is the one step of crossmap that is not a pure translation (keys
 // come from crypto/rand), so the certificates are decided here and handed
@@ -77,11 +78,17 @@ func (r *TrustReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	anchorOrOurs := predicate.Or(ours, predicate.NewPredicateFuncs(func(o client.Object) bool {
 		return o.GetNamespace() == r.Config.Namespace && o.GetName() == r.Config.TrustAnchorSecret
 	}))
-	return ctrl.NewControllerManagedBy(mgr).
+	b := ctrl.NewControllerManagedBy(mgr).
 		Named("trust").
-		Watches(&corev1.Secret{}, all, builder.WithPredicates(anchorOrOurs)).
-		Watches(&ambv3.TLSContext{}, all, builder.WithPredicates(ours)).
-		Watches(&crossmapv1.Link{}, all).
+		Watches(&corev1.Secret{}, all, builder.WithPredicates(anchorOrOurs))
+	if r.Config.Routes {
+		// The TLSContexts are for the route role's Mappings, one per
+		// linked cluster: without that role there is nothing to name them,
+		// and no Emissary CRDs need be installed (Config.Needs).
+		b = b.Watches(&ambv3.TLSContext{}, all, builder.WithPredicates(ours)).
+			Watches(&crossmapv1.Link{}, all)
+	}
+	return b.
 		// Once at start: an export-only cluster without a trust anchor has
 		// no event that would otherwise say so.
 		WatchesRawSource(source.Func(func(_ context.Context, q workqueue.TypedRateLimitingInterface[reconcile.Request]) error {
@@ -89,6 +96,23 @@ func (r *TrustReconciler) SetupWithManager(mgr ctrl.Manager) error {
 			return nil
 		})).
 		Complete(counted("trust", r.Metrics, r))
+}
+
+// origins are the linked clusters the route role's Mappings reach through
+// a gateway, each of which gets a TLSContext.
+func (r *TrustReconciler) origins(ctx context.Context) ([]mapper.OriginLink, error) {
+	var links crossmapv1.LinkList
+	if err := r.Client.List(ctx, &links, client.InNamespace(r.Config.Namespace)); err != nil {
+		return nil, fmt.Errorf("list links: %w", err)
+	}
+	slices.SortFunc(links.Items, func(a, b crossmapv1.Link) int { return cmp.Compare(a.Name, b.Name) })
+	var origins []mapper.OriginLink
+	for _, l := range links.Items {
+		if linkRef(&l).Mode == crossmapv1.ModeGateway {
+			origins = append(origins, mapper.OriginLink{Cluster: l.Spec.ClusterName, Identity: linkIdentity(&l)})
+		}
+	}
+	return origins, nil
 }
 
 // leaf is one certificate this cluster issues to itself.
@@ -113,22 +137,22 @@ func (r *TrustReconciler) leaves() []leaf {
 func (r *TrustReconciler) Reconcile(ctx context.Context, _ reconcile.Request) (reconcile.Result, error) {
 	logger := log.FromContext(ctx)
 	now := r.Now()
-	owned, err := listOwned(ctx, r.Client, mapper.TrustSelector(), &corev1.SecretList{}, &ambv3.TLSContextList{})
+	lists := []client.ObjectList{&corev1.SecretList{}}
+	if r.Config.Routes {
+		lists = append(lists, &ambv3.TLSContextList{})
+	}
+	owned, err := listOwned(ctx, r.Client, mapper.TrustSelector(), lists...)
 	if err != nil {
 		return reconcile.Result{}, err
 	}
-	var links crossmapv1.LinkList
-	if err := r.Client.List(ctx, &links, client.InNamespace(r.Config.Namespace)); err != nil {
-		return reconcile.Result{}, fmt.Errorf("list links: %w", err)
-	}
-	slices.SortFunc(links.Items, func(a, b crossmapv1.Link) int { return cmp.Compare(a.Name, b.Name) })
-	var origins []mapper.OriginLink
-	for _, l := range links.Items {
-		if linkRef(&l).Mode == crossmapv1.ModeGateway {
-			origins = append(origins, mapper.OriginLink{Cluster: l.Spec.ClusterName, Identity: linkIdentity(&l)})
+	var desired []mapper.Object
+	if r.Config.Routes {
+		origins, err := r.origins(ctx)
+		if err != nil {
+			return reconcile.Result{}, err
 		}
+		desired = mapper.OriginContexts(r.Config.Namespace, r.Config.AmbassadorID, origins)
 	}
-	desired := mapper.OriginContexts(r.Config.Namespace, r.Config.AmbassadorID, origins)
 
 	view := status.Trust{Mode: "mutual", TrustAnchor: r.Config.Namespace + "/" + r.Config.TrustAnchorSecret, Certificates: []status.Certificate{}}
 	secrets, next, problems := r.secrets(ctx, now, owned, &view)

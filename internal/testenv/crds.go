@@ -32,14 +32,17 @@ const (
 	emissaryVersion = "v3alpha1"
 )
 
-// loadCRDs returns every CRD a plane gets: Emissary's, then those found under
-// crdDirs. A CRD name seen twice is an error rather than a silent overwrite
+// loadCRDs returns every CRD a plane gets: Emissary's (when emissary is
+// set), then those found under crdDirs. A CRD name seen twice is an error rather than a silent overwrite
 // (envtest would update the first with the second), because it almost always
 // means someone copied Emissary's YAML into manifests/crd.
-func loadCRDs(ctx context.Context, root string, crdDirs []string, dirsRequired bool) ([]*apiextensionsv1.CustomResourceDefinition, error) {
-	crds, err := emissaryCRDs(ctx, root)
-	if err != nil {
-		return nil, err
+func loadCRDs(ctx context.Context, root string, emissary bool, crdDirs []string, dirsRequired bool) ([]*apiextensionsv1.CustomResourceDefinition, error) {
+	var crds []*apiextensionsv1.CustomResourceDefinition
+	if emissary {
+		var err error
+		if crds, err = emissaryCRDs(ctx, root); err != nil {
+			return nil, err
+		}
 	}
 	for _, dir := range crdDirs {
 		more, err := dirCRDs(dir, dirsRequired)

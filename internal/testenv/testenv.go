@@ -27,6 +27,9 @@ type Options struct {
 	// non-nil empty slice installs Emissary's CRDs only. Dirs given
 	// explicitly must exist.
 	CRDDirs []string
+	// WithoutEmissary leaves Emissary's CRDs out: the planes serve only the
+	// CRDs of CRDDirs, as a cluster whose edge is not Emissary does.
+	WithoutEmissary bool
 	// Out, when set, receives every plane's kube-apiserver output, each line
 	// prefixed with "[<plane>] " so that interleaved planes stay readable.
 	Out io.Writer
@@ -67,7 +70,8 @@ type Bed struct {
 }
 
 // Start starts one control plane per name, in parallel, each with Emissary's
-// and crossmap's CRDs installed and established. ctx bounds the loading of
+// (unless opts.WithoutEmissary) and crossmap's CRDs installed and
+// established. ctx bounds the loading of
 // the CRDs and the wait for the planes; envtest's own start timeout bounds
 // each process. On error every plane already started is stopped again.
 func Start(ctx context.Context, names []string, opts Options) (*Bed, error) {
@@ -86,7 +90,7 @@ func Start(ctx context.Context, names []string, opts Options) (*Bed, error) {
 	if err != nil {
 		return nil, err
 	}
-	crds, err := loadCRDs(ctx, root, opts.CRDDirs, dirsRequired)
+	crds, err := loadCRDs(ctx, root, !opts.WithoutEmissary, opts.CRDDirs, dirsRequired)
 	if err != nil {
 		return nil, err
 	}

@@ -1,0 +1,15 @@
+// Module image builds crossmap's container image archive without a container
+// daemon. It is a module of its own, as the other build tools are, so that
+// the product's go.mod carries no image-building dependency.
+module crossmap.io/tools/image
+
+go 1.26.0
+
+require github.com/google/go-containerregistry v0.22.1
+
+require (
+	github.com/klauspost/compress v1.19.2 // indirect
+	github.com/opencontainers/go-digest v1.0.0 // indirect
+	github.com/opencontainers/image-spec v1.1.1 // indirect
+	golang.org/x/sync v0.22.0 // indirect
+)
