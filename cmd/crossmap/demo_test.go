@@ -66,7 +66,7 @@ func TestDemoExplore(t *testing.T) {
 		t.Fatalf("the demo suggests %q, want %q", titles, wantTitles)
 	}
 
-	t.Run("look around", func(t *testing.T) {
+	step(t, "look around", func() {
 		c := gestures[0].commands
 		if out := sh(t, c[0]); !strings.Contains(out, "service/podinfo") || !strings.Contains(out, "endpointslice.discovery.k8s.io/podinfo-pods") {
 			t.Errorf("%s printed:\n%s\nwant east's podinfo Service and its EndpointSlice", c[0], out)
@@ -78,7 +78,7 @@ func TestDemoExplore(t *testing.T) {
 			}
 		}
 	})
-	t.Run("change the split", func(t *testing.T) {
+	step(t, "change the split", func() {
 		c := gestures[1].commands
 		sh(t, c[0])
 		eventually(t, c[1], func(out string) error { return share(out, "east", 60, 100) })
@@ -89,7 +89,7 @@ func TestDemoExplore(t *testing.T) {
 			return nil
 		})
 	})
-	t.Run("dev route", func(t *testing.T) {
+	step(t, "dev route", func() {
 		c := gestures[2].commands
 		sh(t, c[0])
 		eventually(t, c[1], func(out string) error {
@@ -106,7 +106,7 @@ func TestDemoExplore(t *testing.T) {
 			return nil
 		})
 	})
-	t.Run("kill and revive a gateway", func(t *testing.T) {
+	step(t, "kill and revive a gateway", func() {
 		c := gestures[3].commands
 		if out := sh(t, c[0]); !strings.Contains(out, "east's gateway killed") {
 			t.Errorf("%s printed %q", c[0], out)
@@ -121,9 +121,10 @@ func TestDemoExplore(t *testing.T) {
 		if out := sh(t, c[3]); !strings.Contains(out, "east's gateway revived") {
 			t.Errorf("%s printed %q", c[3], out)
 		}
+		// The split of gesture b), east=80, again.
 		eventually(t, c[4], func(out string) error { return share(out, "east", 60, 100) })
 	})
-	t.Run("break the annotation", func(t *testing.T) {
+	step(t, "break the annotation", func() {
 		c := gestures[4].commands
 		sh(t, c[0])
 		eventually(t, c[1], func(out string) error {
@@ -177,6 +178,15 @@ func TestDemoInterrupt(t *testing.T) {
 		t.Errorf("the demo did not say it was interrupted:\n%s", tail(out))
 	}
 	d.checkNothingLeft(t, ns)
+}
+
+// step runs one of the suggested gestures. They are steps of one session,
+// in the order the demo suggests them (each starts from the state the one
+// before left), so the first failure ends the test.
+func step(t *testing.T, name string, f func()) {
+	t.Helper()
+	t.Logf("gesture: %s", name)
+	f()
 }
 
 // runningDemo is a `crossmap demo` process the test started.
