@@ -193,6 +193,7 @@ func step(t *testing.T, name string, f func()) {
 type runningDemo struct {
 	cmd     *exec.Cmd
 	tmp     string // the demo's TMPDIR: empty again once it has stopped
+	ns      string // its network namespace, once known
 	addrs   []string
 	mu      sync.Mutex
 	out     strings.Builder
@@ -239,7 +240,15 @@ func startDemo(t *testing.T) *runningDemo {
 			select {
 			case <-d.exited:
 			case <-time.After(demoDown):
+				// The demo did not stop: end what it started, by pid,
+				// so that a failed test leaves no control plane behind.
 				_ = d.cmd.Process.Kill()
+				if d.ns != "" {
+					for _, p := range inNamespace(d.ns) {
+						pid, _ := strconv.Atoi(strings.Fields(p)[0])
+						_ = syscall.Kill(pid, syscall.SIGKILL)
+					}
+				}
 			}
 		}
 		if t.Failed() {
@@ -298,6 +307,7 @@ func (d *runningDemo) namespace(t *testing.T) string {
 	if ns == host {
 		t.Fatalf("the demo's re-run is in the host's network namespace %s", ns)
 	}
+	d.ns = ns
 	// Three kube-apiservers, three etcds and the demo itself, at least: so
 	// that "none left" below is not checked against an empty namespace.
 	if in := inNamespace(ns); len(in) < 7 {
