@@ -36,7 +36,7 @@ test: deps tools ## Run every test: unit, envtest integration and end to end.
 
 DEMO_FLAGS ?=
 .PHONY: demo
-demo: deps-demo tools build ## Run the local two-cluster demo (DEMO_FLAGS=--once to check every step and exit).
+demo: deps-demo tools build ## Run the local three-cluster demo and keep it running to explore (DEMO_FLAGS=--once to check every step and exit).
 	$(BIN)/crossmap demo $(DEMO_FLAGS)
 
 # How long the idle benchmark leaves a controller alone; issue 6 asks about
