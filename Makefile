@@ -45,13 +45,21 @@ generate: ## Regenerate deepcopy code and CRDs with controller-gen.
 emissary-python: ## Install the Debian python3 packages Emissary's compiler needs (internal/emissarytest), when missing.
 	@tools/emissary-python.sh
 
+.PHONY: deps
+deps: ## Install the Debian packages the tests use (tools/deps.sh), or print the command that does.
+	@tools/deps.sh test
+
+.PHONY: deps-demo
+deps-demo: ## Install the Debian packages the demo uses (tools/deps.sh demo), or print the command that does.
+	@tools/deps.sh demo
+
 .PHONY: test
-test: tools emissary-python ## Run every test: unit, envtest integration and end to end.
+test: deps tools emissary-python ## Run every test: unit, envtest integration and end to end.
 	$(GO) test -count=1 ./...
 
 DEMO_FLAGS ?=
 .PHONY: demo
-demo: tools build ## Run the local two-cluster demo (DEMO_FLAGS=--once to check every step and exit).
+demo: deps-demo tools build ## Run the local three-cluster demo and keep it running to explore (DEMO_FLAGS=--once to check every step and exit).
 	$(BIN)/crossmap demo $(DEMO_FLAGS)
 
 # How long the idle benchmark leaves a controller alone; issue 6 asks about

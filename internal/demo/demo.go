@@ -14,6 +14,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	ambv3 "github.com/emissary-ingress/emissary/v3/pkg/api/getambassador.io/v3alpha1"
@@ -42,9 +43,10 @@ type Options struct {
 	// Once runs the story, checks every step and returns; otherwise the
 	// demo keeps running for exploration until ctx ends.
 	Once bool
-	// SocketDir, when set, is where the demo bridges west's edge
-	// (edge.sock) and status API (status.sock) for the host to reach.
-	SocketDir string
+	// Host, when set, is what the host side set up for exploring: once
+	// the story has run, the demo serves it (see Host) and prints what to
+	// try.
+	Host *Host
 	// Requests is how many requests each traffic step sends.
 	Requests int
 	// InsecureCleartext runs every crossmap with --insecure-cleartext:
@@ -147,6 +149,10 @@ func Run(ctx context.Context, o Options) error {
 		d.n++
 		d.say("\n[%d] %s", d.n, step.title)
 		if err := step.run(ctx); err != nil {
+			if ctx.Err() != nil {
+				// A signal, not a misbehaving step.
+				return fmt.Errorf("interrupted at step %d (%s): %w", d.n, step.title, ctx.Err())
+			}
 			return fmt.Errorf("step %d (%s): %w", d.n, step.title, err)
 		}
 	}
@@ -154,14 +160,11 @@ func Run(ctx context.Context, o Options) error {
 	if o.Once {
 		return nil
 	}
-	if o.SocketDir != "" {
-		if err := netns.Bridge(ctx, filepath.Join(o.SocketDir, "edge.sock"), d.edgeAddr); err != nil {
+	if o.Host != nil {
+		if err := d.openToHost(ctx, *o.Host); err != nil {
 			return err
 		}
-		if err := netns.Bridge(ctx, filepath.Join(o.SocketDir, "status.sock"), d.statusAddr); err != nil {
-			return err
-		}
-		d.say("\nStill running for you to explore (see the addresses above). Press Ctrl-C to stop and clean up.")
+		d.explore(*o.Host)
 	} else {
 		d.say("\nStill running: west's edge is http://%s, its status API http://%s (inside the demo's network namespace). Press Ctrl-C to stop.", d.edgeAddr, d.statusAddr)
 	}
@@ -171,11 +174,13 @@ func Run(ctx context.Context, o Options) error {
 }
 
 type demo struct {
-	o        Options
-	n        int
-	bed      *testenv.Bed
-	clients  map[string]client.Client
-	stops    []func()
+	o       Options
+	n       int
+	bed     *testenv.Bed
+	clients map[string]client.Client
+	stops   []func()
+	// mu guards gateways, which the control endpoint changes too.
+	mu       sync.Mutex
 	gateways map[string]func()
 	// ctls are the clusters' controllers, by cluster.
 	ctls map[string]*controller.Controller
@@ -193,14 +198,16 @@ func (d *demo) cleanup() {
 	for i := len(d.stops) - 1; i >= 0; i-- {
 		d.stops[i]()
 	}
-	for _, stop := range d.gateways {
-		stop()
+	for cluster := range gatewayAddr {
+		d.stopGateway(cluster)
 	}
 	if d.bed != nil {
 		if err := d.bed.Stop(); err != nil {
 			d.say("stopping control planes: %v", err)
+			return
 		}
 	}
+	d.say("Stopped: nothing the demo started is running any more.")
 }
 
 // run starts f in the background and remembers how to stop it.
@@ -292,7 +299,10 @@ func (d *demo) startGateway(ctx context.Context, cluster string) error {
 	if err != nil {
 		return err
 	}
-	d.gateways[cluster] = d.run(ctx, cluster+" gateway", gw.Start)
+	stop := d.run(ctx, cluster+" gateway", gw.Start)
+	d.mu.Lock()
+	d.gateways[cluster] = stop
+	d.mu.Unlock()
 	if d.o.InsecureCleartext {
 		d.say("  %-9s gateway %s (cleartext)", cluster, gw.Addr())
 	} else {
@@ -503,8 +513,7 @@ func (d *demo) split(ctx context.Context) error {
 
 func (d *demo) failover(ctx context.Context) error {
 	killed := time.Now()
-	d.gateways["east"]()
-	delete(d.gateways, "east")
+	d.stopGateway("east")
 	d.say("  east's gateway stopped at %s; probing every %s, dead after %d failures", killed.Format("15:04:05.000"), probePeriod, probeThreshold)
 	c := &http.Client{Timeout: time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
 	var doneAt time.Time

@@ -1,6 +1,7 @@
 package netns
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net"
@@ -8,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"strings"
+	"syscall"
 )
 
 // envInside marks a process that runs inside the namespace Reexec made.
@@ -31,7 +33,14 @@ exec "$@"`
 // Call it early in main or TestMain when Inside is false. It needs unshare
 // (util-linux) and ip (iproute2), and either root or unprivileged user
 // namespaces; the error says which is missing.
-func Reexec() (int, error) {
+func Reexec() (int, error) { return ReexecContext(context.Background()) }
+
+// ReexecContext is Reexec, and when ctx ends before the re-run program does,
+// it sends that program SIGTERM and still waits for it to exit. A signal
+// sent to this process alone (kill, timeout, a supervisor) would otherwise
+// stop nothing: the program inside the namespace, and everything it
+// started, would run on without it.
+func ReexecContext(ctx context.Context) (int, error) {
 	for _, tool := range []string{"unshare", "ip"} {
 		if _, err := exec.LookPath(tool); err != nil {
 			return 0, fmt.Errorf("run in a network namespace: %s not found (Debian: apt-get install util-linux iproute2): %w", tool, err)
@@ -46,12 +55,28 @@ func Reexec() (int, error) {
 		// As an ordinary user, a user namespace makes us root inside it.
 		args = append(args, "--map-root-user")
 	}
+	// unshare and sh exec what follows (no --fork, exec "$@"), so the
+	// process started here becomes the program itself, and a signal sent to
+	// it reaches the program.
 	args = append(args, "--", "/bin/sh", "-c", setup, "sh", self)
 	args = append(args, os.Args[1:]...)
 	cmd := exec.Command("unshare", args...)
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, os.Stderr
 	cmd.Env = append(os.Environ(), envInside+"=1")
-	err = cmd.Run()
+	if err := cmd.Start(); err != nil {
+		return 0, fmt.Errorf("run in a network namespace: %w", err)
+	}
+	exited := make(chan struct{})
+	go func() {
+		select {
+		case <-ctx.Done():
+			// SIGTERM, not SIGKILL: the program must stop what it started.
+			_ = cmd.Process.Signal(syscall.SIGTERM)
+		case <-exited:
+		}
+	}()
+	err = cmd.Wait()
+	close(exited)
 	var exit *exec.ExitError
 	if errors.As(err, &exit) {
 		return exit.ExitCode(), nil

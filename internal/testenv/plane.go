@@ -29,10 +29,9 @@ const (
 	// Two planes start side by side on a small machine; envtest's 20 s
 	// default has been seen to be tight for kube-apiserver there.
 	startTimeout = time.Minute
-	// On SIGTERM a kube-apiserver with open watches drains them for up to a
-	// minute. Nothing here needs that grace: after stopTimeout envtest kills
-	// the process, which is also what a crashed remote cluster looks like.
-	// etcd stops well within it.
+	// kube-apiserver ends its watches as it stops (see startPlane) and
+	// then stops within a second; etcd well within it too. A process that
+	// does not is killed after stopTimeout, and Stop reports it.
 	stopTimeout = 3 * time.Second
 	// rbacTimeout bounds the wait for a new RoleBinding to reach the
 	// API server's authorizer cache.
@@ -98,6 +97,15 @@ func startPlane(name, assetsDir string, crds []*apiextensionsv1.CustomResourceDe
 	// envtest's default /24 holds about 250 ClusterIP Services; the scale
 	// benchmarks mirror a thousand.
 	apiServer.Configure().Set("service-cluster-ip-range", "10.96.0.0/16")
+	// On SIGTERM kube-apiserver shuts its HTTP server down gracefully: it
+	// waits, up to its request timeout (60 s), for every connection to go
+	// idle. An open watch never goes idle unless the server ends it, which
+	// it does only with a watch termination grace period. Without one, any
+	// client still watching at Stop (a controller a failed test left
+	// behind, a `kubectl get -w` through the demo's kubeconfig) held the
+	// server past stopTimeout, and Stop failed with "timeout waiting for
+	// process kube-apiserver to stop" (TestStopWithOpenWatch).
+	apiServer.Configure().Set("shutdown-watch-termination-grace-period", "1s")
 	auditLog, err := configureAudit(apiServer, certDir)
 	if err != nil {
 		return nil, errors.Join(fmt.Errorf("start plane %s: %w", name, err), os.RemoveAll(certDir))
