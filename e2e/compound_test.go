@@ -89,6 +89,11 @@ type compoundRow struct {
 	// failed counts failed requests after the health event; late those
 	// after traffic moved (the rule: none).
 	failed, late int
+	// written is when the generated Mapping for east got its new weight
+	// (as a poll of the API server every 20ms sees it), so that a slow
+	// cell tells the controller's part from the edge's; negative when it
+	// did not within the window.
+	written time.Duration
 }
 
 func TestCompoundFaults(t *testing.T) {
@@ -124,13 +129,17 @@ func TestCompoundFaults(t *testing.T) {
 	var b strings.Builder
 	fmt.Fprintf(&b, "compound faults, default probe (%s × %d, timeout %s), %s:\n", crossmapv1.DefaultProbePeriod,
 		crossmapv1.DefaultFailureThreshold, crossmapv1.DefaultProbeTimeout, time.Now().UTC().Format("2006-01-02 15:04 MST"))
-	fmt.Fprintf(&b, "| %-52s | %-10s | %8s | %6s | %10s |\n", "cell", "moved in", "requests", "failed", "after move")
+	fmt.Fprintf(&b, "| %-52s | %-10s | %-15s | %8s | %6s | %10s |\n", "cell", "moved in", "Mapping written", "requests", "failed", "after move")
 	for _, r := range rows {
 		move := "not moved"
 		if r.moved {
 			move = r.move.Round(time.Millisecond).String()
 		}
-		fmt.Fprintf(&b, "| %-52s | %-10s | %8d | %6d | %10d |\n", r.cell, move, r.requests, r.failed, r.late)
+		written := "not written"
+		if r.written >= 0 {
+			written = r.written.Round(time.Millisecond).String()
+		}
+		fmt.Fprintf(&b, "| %-52s | %-10s | %-15s | %8d | %6d | %10d |\n", r.cell, move, written, r.requests, r.failed, r.late)
 	}
 	t.Log("\n" + b.String())
 }
@@ -293,6 +302,7 @@ func runCompoundCell(t *testing.T, f compoundFault, ev compoundEvent) compoundRo
 	tr := c.startTraffic()
 	// A baseline of traffic before the event.
 	tr.wantCount(t, 20)
+	written := c.watchWeight(map[bool]int{true: 0, false: 50}[ev.dies])
 	var t0 time.Time
 	if ev.dies {
 		t0 = c.gw.down()
@@ -300,8 +310,12 @@ func runCompoundCell(t *testing.T, f compoundFault, ev compoundEvent) compoundRo
 		t0 = c.gw.up()
 	}
 	row, recs := tr.observe(t, t0, h.ns+"/podinfo-east", ev.dies)
-	t.Logf("%s + %s: moved=%v in %s; %d requests after the event, %d failed, %d after the move",
-		f.name, ev.name, row.moved, row.move.Round(time.Millisecond), row.requests, row.failed, row.late)
+	row.written = -1
+	if at := written(); !at.IsZero() {
+		row.written = at.Sub(t0)
+	}
+	t.Logf("%s + %s: moved=%v in %s (Mapping written after %s); %d requests after the event, %d failed, %d after the move",
+		f.name, ev.name, row.moved, row.move.Round(time.Millisecond), row.written.Round(time.Millisecond), row.requests, row.failed, row.late)
 	if !row.moved {
 		t.Errorf("traffic did not move within %s of the event (%s)", compoundWindow, firstFailures(recs, t0))
 	} else if row.move > compoundTarget {
@@ -378,6 +392,33 @@ func newCompoundCell(t *testing.T, leaderElect bool) *compoundCell {
 	c.edgeURL = "http://" + westEdge.Addr().String() + "/podinfo/"
 	c.wantAnswers("both clusters answer through west's edge", func(m map[string]int) bool { return m["east"] > 0 && m["west"] > 0 })
 	return c
+}
+
+// watchWeight polls west's generated Mapping for east every 20ms from now
+// until the end of the test or the first time it has weight; the function
+// it returns stops polling and tells when that was (zero if it was not).
+func (c *compoundCell) watchWeight(weight int) func() time.Time {
+	ctx, cancel := context.WithCancel(context.Background())
+	var at time.Time
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_ = wait.PollUntilContextCancel(ctx, 20*time.Millisecond, true, func(ctx context.Context) (bool, error) {
+			m, err := c.h.sibling(ctx, "podinfo-east")
+			if err == nil && ptr.Deref(m.Spec.Weight, -1) == weight {
+				at = time.Now()
+				return true, nil
+			}
+			return false, nil
+		})
+	}()
+	stop := func() time.Time {
+		cancel()
+		<-done
+		return at
+	}
+	c.t.Cleanup(func() { stop() })
+	return stop
 }
 
 func (c *compoundCell) secret() *corev1.Secret {
