@@ -77,8 +77,8 @@ func (r *LinkReconciler) ensureGateway(ctx context.Context, link *crossmapv1.Lin
 	cfg.Addresses = addrs
 	cfg.Port = cmp.Or(spec.Port, link.Spec.Gateway.Port, crossmapv1.DefaultGatewayPort)
 	cfg.Path = cmp.Or(spec.Path, crossmapv1.DefaultProbePath)
-	cfg.Period = cmp.Or(spec.Period.Duration, 3*time.Second)
-	cfg.Timeout = cmp.Or(spec.Timeout.Duration, time.Second)
+	cfg.Period = cmp.Or(spec.Period.Duration, crossmapv1.DefaultProbePeriod)
+	cfg.Timeout = cmp.Or(spec.Timeout.Duration, crossmapv1.DefaultProbeTimeout)
 	cfg.FailureThreshold = int(cmp.Or(spec.FailureThreshold, crossmapv1.DefaultFailureThreshold))
 	probeKey := fmt.Sprint(cfg.Addresses, cfg.Port, cfg.Path, cfg.Period, cfg.Timeout, cfg.FailureThreshold, cfg.Host)
 	if cfg.TLS != nil {

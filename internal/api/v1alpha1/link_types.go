@@ -1,6 +1,8 @@
 package v1alpha1
 
 import (
+	"time"
+
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
@@ -41,8 +43,13 @@ const (
 	// DefaultProbePath is the readiness path Emissary answers on every
 	// listener (its built-in diagnostics Mapping), so the probe passes
 	// through the gateway's mutual TLS like traffic does.
-	DefaultProbePath        = "/ambassador/v0/check_ready"
-	DefaultFailureThreshold = 3
+	DefaultProbePath = "/ambassador/v0/check_ready"
+	// DefaultProbePeriod, DefaultProbeTimeout and DefaultFailureThreshold
+	// move traffic off a dead gateway within a second and keep it on one
+	// that drops a probe in five (issue 13); ProbeSpec says why.
+	DefaultProbePeriod      = 50 * time.Millisecond
+	DefaultProbeTimeout     = 50 * time.Millisecond
+	DefaultFailureThreshold = 12
 	// ExportLabel is the label that, set to "true", exports a Service
 	// when no other selector is configured.
 	ExportLabel = "crossmap.io/export"
@@ -79,6 +86,31 @@ type LinkSpec struct {
 
 	// Probe is the health check of the remote gateway. When unset, the
 	// gateway is not probed and is taken to be alive.
+	//
+	// Its defaults (every 50ms, a 50ms timeout, dead after 12 failures in a
+	// row; issue 13) are chosen so that traffic leaves a dead gateway within a second, and a
+	// gateway that loses some probes keeps its traffic:
+	//
+	//   - Detection. A gateway whose process died refuses the connection at
+	//     once, so its 12 failed rounds take about 12 periods. One that is
+	//     blackholed (a lost node, a cut network) costs the timeout per round,
+	//     and a round that times out is followed by the next at once, so the
+	//     timeout must not exceed the period. Worst case, from the last good
+	//     round: failureThreshold × period + timeout = 650ms, which leaves a
+	//     third of a second for crossmap and the edge to move the traffic.
+	//   - Hysteresis. A probe lost at random (rate p) marks the gateway dead
+	//     only when 12 are lost in a row: (1 − p) × p^12 per round. At
+	//     p = 20% and 20 rounds a second that is 2.4e-4 an hour, one false
+	//     failover in some 175 days of such a gateway; at threshold 3 (an
+	//     earlier default) it was 460 an hour.
+	//   - Cost. 20 probes a second per gateway address, each a new TCP
+	//     connection and a mutual TLS handshake (see the README's
+	//     Performance section for the CPU this takes).
+	//
+	// A gateway more than about 15ms of round trip away needs a longer
+	// timeout (a probe is three round trips: TCP, TLS 1.3, HTTP); raise the
+	// period with it, and choose between a slower failover (the same
+	// failureThreshold) and less hysteresis (a lower one).
 	// +optional
 	Probe *ProbeSpec `json:"probe,omitempty"`
 
@@ -123,7 +155,8 @@ type GatewaySpec struct {
 	Identity string `json:"identity,omitempty"`
 }
 
-// ProbeSpec is an HTTP health check of the remote gateway.
+// ProbeSpec is an HTTP health check of the remote gateway; LinkSpec.Probe
+// says why its defaults are what they are.
 type ProbeSpec struct {
 	// Path of the HTTP GET. With mutual TLS on, the GET goes through the
 	// gateway's TLS with this cluster's client certificate.
@@ -135,18 +168,25 @@ type ProbeSpec struct {
 	// +kubebuilder:validation:Maximum=65535
 	// +optional
 	Port int32 `json:"port,omitempty"`
-	// Period between probes, e.g. "1s" or "200ms".
-	// +kubebuilder:default="3s"
+	// Period between probes, e.g. "1s" or "200ms". The default, 50ms,
+	// with failureThreshold 12 finds a dead gateway within 600ms (see
+	// ProbeSpec).
+	// +kubebuilder:default="50ms"
 	// +optional
 	Period metav1.Duration `json:"period,omitempty"`
-	// Timeout of one probe.
-	// +kubebuilder:default="1s"
+	// Timeout of one probe. At most the period, so that a gateway that
+	// does not answer at all is found dead as fast as one that refuses
+	// connections. The default, 50ms, is ample for a gateway in the same
+	// region.
+	// +kubebuilder:default="50ms"
 	// +optional
 	Timeout metav1.Duration `json:"timeout,omitempty"`
 	// FailureThreshold is how many failed probes in a row mark the gateway
-	// dead.
+	// dead: the hysteresis against lost probes. The default, 12, makes a
+	// gateway that drops one probe in five at random look dead once in
+	// about 175 days of probing (see probe).
 	// +kubebuilder:validation:Minimum=1
-	// +kubebuilder:default=3
+	// +kubebuilder:default=12
 	// +optional
 	FailureThreshold int32 `json:"failureThreshold,omitempty"`
 }
