@@ -22,7 +22,7 @@ import (
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
-	"github.com/crossmap/crossmap/ingress/edge"
+	"github.com/crossmap/crossmap/edge"
 	crossmapv1 "github.com/crossmap/crossmap/internal/api/v1alpha1"
 	"github.com/crossmap/crossmap/internal/controller"
 	"github.com/crossmap/crossmap/internal/netns"
