@@ -662,7 +662,8 @@ func TestRoutesView(t *testing.T) {
 			got = append(got, fmt.Sprintf("%s %s %d %d", r.VirtualHost, r.Mapping, r.Share, r.Numerator))
 		}
 	}
-	want := []string{"default-host test/podinfo-east 50 50", "default-host test/podinfo 25 75", "default-host test/podinfo-v2 25 100"}
+	// Emissary orders members by name.namespace: podinfo-v2.test before podinfo.test.
+	want := []string{"default-host test/podinfo-east 50 50", "default-host test/podinfo-v2 25 75", "default-host test/podinfo 25 100"}
 	if !slices.Equal(got, want) {
 		t.Errorf("Routes() = %q, want %q", got, want)
 	}

@@ -124,8 +124,11 @@ func Groups(in Input) ([]*Group, []Rejection) {
 	mappings := slices.DeleteFunc(slices.Clone(in.Mappings), func(m *ambv3.Mapping) bool {
 		return m == nil || !Served(m.Spec.AmbassadorID, in.AmbassadorID)
 	})
+	// Emissary reads its resources in the order of their keys,
+	// name.namespace (fetch/fetcher.py sorts them before the IR sees them),
+	// so that is the order a group's members, and their routes, come in.
 	slices.SortFunc(mappings, func(a, b *ambv3.Mapping) int {
-		return cmp.Or(cmp.Compare(a.Namespace, b.Namespace), cmp.Compare(a.Name, b.Name))
+		return cmp.Or(cmp.Compare(a.Name+"."+a.Namespace, b.Name+"."+b.Namespace), cmp.Compare(a.Namespace, b.Namespace))
 	})
 	for _, m := range mappings {
 		name := m.Namespace + "/" + m.Name

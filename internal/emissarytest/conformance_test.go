@@ -326,13 +326,7 @@ var knownMismatches = map[string]string{
 
 // knownEdgeMismatches are scenarios whose dev edge routes differ from
 // Emissary's, and why; handled like knownMismatches.
-var knownEdgeMismatches = map[string]string{
-	"unweighted sibling": "the edge adds a group's Mappings in namespace/name order (test/podinfo before test/podinfo-v2), " +
-		"Emissary in the order of its resource keys, name.namespace (podinfo-v2.test before podinfo.test: " +
-		"fetch/fetcher.py sorted, which Compile and diagd both load from), so the weightless members' routes come in the other order",
-	"two annotated Mappings in one group": "the same: the edge orders test/podinfo before test/podinfo-zz, Emissary podinfo-zz.test " +
-		"before podinfo.test (fetch/fetcher.py sorted by name.namespace)",
-}
+var knownEdgeMismatches = map[string]string{}
 
 func TestConformance(t *testing.T) {
 	// mapper for every scenario, then one run of the compiler for all.
