@@ -529,7 +529,8 @@ func TestStatusGroupInForce(t *testing.T) {
 
 	// Somebody's podinfo-v2: same prefix and hostname, no weight.
 	h.userMapping("podinfo-v2", "podinfo-v2."+h.ns+":9898", nil, func(m *ambv3.Mapping) { m.Spec.Prefix = "/podinfo/" })
-	want := "podinfo-east=50(crossmap) podinfo=25(user) podinfo-v2=25(other)"
+	// In Emissary's order: name.namespace, so podinfo-v2.test before podinfo.test.
+	want := "podinfo-east=50(crossmap) podinfo-v2=25(other) podinfo=25(user)"
 	h.eventually("group in force with podinfo-v2 and a SharedGroup problem", func(ctx context.Context) error {
 		r, err := route(ctx)
 		if err != nil {
