@@ -102,7 +102,6 @@ func (r *RouteReconciler) Reconcile(ctx context.Context, _ reconcile.Request) (r
 	if err != nil {
 		return reconcile.Result{}, err
 	}
-	routes := mapper.Routes(snap)
 
 	owner := mapper.RouteSelector()
 	var existing []mapper.Object
@@ -119,22 +118,11 @@ func (r *RouteReconciler) Reconcile(ctx context.Context, _ reconcile.Request) (r
 		existing = append(existing, objs...)
 	}
 
-	var desired []mapper.Object
-	views := make([]status.Route, 0, len(routes))
+	routes, desired, views := RouteViews(snap, existing)
 	seen := map[string]bool{}
 	for _, rt := range routes {
 		key := rt.Source.Namespace + "/" + rt.Source.Name
 		seen[key] = true
-		objs, backends, failover := rt.Objects, rt.Backends, rt.Failover
-		if rt.Held {
-			// Keep what was generated before: a bad annotation must not
-			// take traffic away from a working route. Its last valid
-			// configuration still follows health (issue 13).
-			objs, backends, failover = mapper.HeldRoute(snap, ownedBy(existing, rt.Source))
-		}
-		desired = append(desired, objs...)
-		views = append(views, status.Route{Namespace: rt.Source.Namespace, Name: rt.Source.Name, Failover: failover,
-			Held: rt.Held, HeldReason: rt.HeldReason, Backends: backends, Group: rt.Group})
 		regarding := &ambv3.Mapping{}
 		regarding.Namespace, regarding.Name = rt.Source.Namespace, rt.Source.Name
 		r.Reporter.Report(ctx, "route/"+key, rt.Problems, func(mapper.Problem) client.Object { return regarding })
@@ -163,6 +151,32 @@ func (r *RouteReconciler) Reconcile(ctx context.Context, _ reconcile.Request) (r
 		return reconcile.Result{}, fmt.Errorf("apply route plan: %w", err)
 	}
 	return reconcile.Result{}, nil
+}
+
+// RouteViews is the pure part of a reconcile of the route role: the routes
+// of snap (mapper.Routes), the objects crossmap wants in the cluster, and
+// what the status API shows of each route. A held route keeps the objects
+// it generated before, found among owned, with health applied to its last
+// valid configuration (issue 13). Reconcile and the conformance test
+// (internal/emissarytest), which holds /status/routes against Emissary's
+// compiler, both build the status of routes here.
+func RouteViews(snap mapper.RouteSnapshot, owned []mapper.Object) ([]mapper.Route, []mapper.Object, []status.Route) {
+	routes := mapper.Routes(snap)
+	var desired []mapper.Object
+	views := make([]status.Route, 0, len(routes))
+	for _, rt := range routes {
+		objs, backends, failover := rt.Objects, rt.Backends, rt.Failover
+		if rt.Held {
+			// Keep what was generated before: a bad annotation must not
+			// take traffic away from a working route. Its last valid
+			// configuration still follows health (issue 13).
+			objs, backends, failover = mapper.HeldRoute(snap, ownedBy(owned, rt.Source))
+		}
+		desired = append(desired, objs...)
+		views = append(views, status.Route{Namespace: rt.Source.Namespace, Name: rt.Source.Name, Failover: failover,
+			Held: rt.Held, HeldReason: rt.HeldReason, Backends: backends, Group: rt.Group})
+	}
+	return routes, desired, views
 }
 
 // splitList is the list crossmap reads its own TrafficSplits into. It is

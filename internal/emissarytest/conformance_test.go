@@ -2,8 +2,11 @@ package emissarytest_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"maps"
+	"net/http"
+	"net/http/httptest"
 	"slices"
 	"strings"
 	"testing"
@@ -19,22 +22,29 @@ import (
 	"github.com/crossmap/crossmap/edge"
 	"github.com/crossmap/crossmap/ingress"
 	crossmapv1 "github.com/crossmap/crossmap/internal/api/v1alpha1"
+	"github.com/crossmap/crossmap/internal/controller"
 	"github.com/crossmap/crossmap/internal/emissarytest"
 	"github.com/crossmap/crossmap/internal/pki"
+	"github.com/crossmap/crossmap/internal/status"
 	"github.com/crossmap/crossmap/mapper"
 	"github.com/crossmap/crossmap/mapper/mappertest"
 )
 
 // The conformance test: Emissary's own compiler as the judge of what
-// crossmap writes. Each scenario is a cluster as the route role sees it; the
-// test runs mapper.Routes on it, compiles the Mappings the cluster would
-// then hold (the user's, crossmap's siblings and dev routes, any others)
-// with its Hosts and TLSContexts, and checks that
+// crossmap writes and reports. Each scenario is a cluster as the route role
+// sees it; the test runs the route role's reconcile on it
+// (controller.RouteViews), compiles the Mappings the cluster then holds
+// (the user's, crossmap's siblings and dev routes, any others) with its
+// Hosts and TLSContexts, runs the reconcile again on that cluster, as the
+// write wakes the route role, and serves its status as the status API does.
+// It checks that
 //
 //   - Emissary reports no error;
-//   - the share of every member of every Emissary group crossmap writes to
-//     is the effective share crossmap reports (reportedShares), the whole
-//     group included;
+//   - the second reconcile writes nothing: the compiled objects are the
+//     ones in force;
+//   - every member of the Emissary group of every annotated Mapping, and
+//     of every dev route, has the share /status/routes reports for it
+//     (reportedShares), the whole group included, whoever wrote it;
 //   - the dev edge, built from the same objects, has the same routes in
 //     every virtual host, in the same order, with the same match, backend,
 //     rewrites, TLS origination and cumulative weight.
@@ -67,6 +77,10 @@ type scenario struct {
 	// reasons are the Problems mapper must report, by reason; a scenario
 	// that gets others did not test what it says.
 	reasons []string
+	// shared is true when Mappings crossmap does not own take a share of
+	// the group once crossmap's routes are written: /status then reports
+	// a SharedGroup problem as well.
+	shared bool
 	// generated is how many Mappings mapper must write.
 	generated int
 }
@@ -96,15 +110,15 @@ func scenarios() []scenario {
 		{name: "several clusters", ann: split("east=30,west=20,north=5"),
 			remotes: []remote{{name: "east"}, {name: "west", flat: true}, {name: "north"}}, generated: 3},
 		{name: "canary with its own weight", ann: split("east=50"), remotes: []remote{{name: "east"}},
-			others: []*ambv3.Mapping{canary(20)}, generated: 1},
+			others: []*ambv3.Mapping{canary(20)}, shared: true, generated: 1},
 		{name: "canary overflows the split", ann: split("east=50"), remotes: []remote{{name: "east"}},
-			others: []*ambv3.Mapping{canary(60)}, reasons: []string{mapper.ReasonInvalidWeights}, generated: 1},
+			others: []*ambv3.Mapping{canary(60)}, reasons: []string{mapper.ReasonInvalidWeights}, shared: true, generated: 1},
 		{name: "unweighted sibling", ann: split("east=50"), remotes: []remote{{name: "east"}},
-			others: []*ambv3.Mapping{mappertest.Mapping(ns, "podinfo-v2", "/podinfo/", "podinfo-v2.test:9898")}, generated: 1},
+			others: []*ambv3.Mapping{mappertest.Mapping(ns, "podinfo-v2", "/podinfo/", "podinfo-v2.test:9898")}, shared: true, generated: 1},
 		{name: "two annotated Mappings in one group", ann: split("east=50"), remotes: []remote{{name: "east"}},
 			others: []*ambv3.Mapping{mappertest.Mapping(ns, "podinfo-zz", "/podinfo/", "podinfo-zz.test:9898",
 				mappertest.Annotations(split("east=20")))},
-			reasons: []string{mapper.ReasonAmbiguousGroup}, generated: 1},
+			reasons: []string{mapper.ReasonAmbiguousGroup}, shared: true, generated: 1},
 		{name: "prefix_regex", ann: split("east=40"), remotes: []remote{{name: "east"}}, generated: 1,
 			spec: func(m *ambv3.Mapping) {
 				m.Spec.Prefix, m.Spec.PrefixRegex = "/podinfo/(api|ui)/.*", ptr.To(true)
@@ -312,36 +326,32 @@ func trustSecrets(t *testing.T) []*corev1.Secret {
 }
 
 // knownMismatches are scenarios whose compiled shares differ from what
-// crossmap reports today, and why. Their mismatches are logged, not
-// failed; a listed scenario that matches fails the test until its entry
-// is deleted, so that the list never outlives a fix.
-var knownMismatches = map[string]string{
-	"canary with its own weight": "/status reports only the route's own backends: the canary's share of the group is not reported",
-	"canary overflows the split": "/status reports only the route's own backends: the canary's share of the group is not reported",
-	"unweighted sibling": "/status reports the local backend with the whole remainder (50), " +
-		"but Emissary splits the remainder between the user's Mapping and the other unweighted Mapping (25 each)",
-	"two annotated Mappings in one group": "/status reports the local backend of the first with the whole remainder (50), " +
-		"but Emissary splits it with the second annotated Mapping, unweighted (25 each); the second one's share is not reported",
-}
+// /status reports, and why. Their mismatches are logged, not failed; a
+// listed scenario that matches fails the test until its entry is deleted,
+// so that the list never outlives a fix. There are none: /status reports
+// the group in force (issue 12).
+var knownMismatches = map[string]string{}
 
 // knownEdgeMismatches are scenarios whose dev edge routes differ from
 // Emissary's, and why; handled like knownMismatches.
 var knownEdgeMismatches = map[string]string{}
 
 func TestConformance(t *testing.T) {
-	// mapper for every scenario, then one run of the compiler for all.
+	// The route role for every scenario, then one run of the compiler for
+	// all.
 	type run struct {
 		scenario
 		cluster
-		routes []mapper.Route
-		objs   []client.Object
+		routes  []mapper.Route // the first reconcile's, which writes
+		desired []mapper.Object
+		objs    []client.Object
 	}
 	var runs []run
 	var sets [][]client.Object
 	for _, sc := range scenarios() {
 		c := sc.cluster(t)
-		routes := mapper.Routes(c.snap)
-		runs = append(runs, run{sc, c, routes, clusterObjects(c, routes)})
+		routes, desired, _ := controller.RouteViews(c.snap, nil)
+		runs = append(runs, run{sc, c, routes, desired, clusterObjects(c, desired)})
 		sets = append(sets, runs[len(runs)-1].objs)
 	}
 	results, err := emissarytest.CompileAll(context.Background(), sets...)
@@ -362,9 +372,11 @@ func TestConformance(t *testing.T) {
 				t.Fatalf("Emissary routes nothing: %s", dump(res))
 			}
 
-			// (a) Emissary's groups against the shares crossmap reports.
+			// (a) Emissary's groups against the shares /status reports
+			// once crossmap's routes are in the cluster.
+			reported := statusRoutes(t, sc, c, rn.desired)
 			known(t, "knownMismatches", knownMismatches[sc.name], func(r reporter) {
-				checkShares(r, res, mappingOf, reportedShares(routes))
+				checkShares(r, res, mappingOf, reportedShares(reported))
 			})
 
 			// (b) The dev edge's table against Emissary's routes.
@@ -396,25 +408,83 @@ func TestConformance(t *testing.T) {
 				}
 			})
 			if t.Failed() {
-				t.Logf("mapper's routes:\n%s", dump(routes))
+				t.Logf("mapper's routes:\n%s\n/status/routes:\n%s", dump(routes), dump(reported))
 			}
 		})
 	}
 }
 
+// statusRoutes is /status/routes once crossmap's routes are written: the
+// route role reconciles the cluster that then holds them (the write wakes
+// it), as the reconciler does (controller.RouteViews, its problems as the
+// Reporter records them), and the status API serves the model. That
+// reconcile must write nothing, or the compiled objects would not be the
+// ones in force; and it reports the scenario's problems, with SharedGroup
+// when others take a share of the group.
+func statusRoutes(t *testing.T, sc scenario, c cluster, written []mapper.Object) []statusRoute {
+	t.Helper()
+	after := c.snap
+	after.Mappings = slices.Clone(c.snap.Mappings)
+	for _, o := range written {
+		if m, ok := o.(*ambv3.Mapping); ok {
+			after.Mappings = append(after.Mappings, m)
+		}
+	}
+	routes, desired, views := controller.RouteViews(after, written)
+	if plan := mapper.Diff(desired, written, func(mapper.Object) bool { return true }); !plan.Empty() {
+		t.Errorf("the reconcile after crossmap's writes plans %s; the compiled objects are not the ones in force", plan)
+	}
+
+	model := status.NewModel()
+	model.SetRoutes(views)
+	var reasons []string
+	for _, rt := range routes {
+		model.SetProblems("route/"+rt.Source.Namespace+"/"+rt.Source.Name, rt.Problems, time.Unix(0, 0))
+		for _, p := range rt.Problems {
+			reasons = append(reasons, p.Reason)
+		}
+	}
+	want := slices.Clone(sc.reasons)
+	if sc.shared {
+		want = append(want, mapper.ReasonSharedGroup)
+	}
+	slices.Sort(reasons)
+	if slices.Sort(want); !slices.Equal(reasons, want) {
+		t.Errorf("once crossmap's routes are written, the route role reports %v, want %v", reasons, want)
+	}
+
+	rec := httptest.NewRecorder()
+	(&status.Server{Model: model}).Handler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/status/routes", nil))
+	if rec.Code != http.StatusOK {
+		t.Fatalf("GET /status/routes: %d %s", rec.Code, rec.Body)
+	}
+	var out []statusRoute
+	if err := json.Unmarshal(rec.Body.Bytes(), &out); err != nil {
+		t.Fatalf("decode /status/routes: %v\n%s", err, rec.Body)
+	}
+	if len(out) != len(views) {
+		t.Fatalf("/status/routes has %d routes, the route role %d", len(out), len(views))
+	}
+	return out
+}
+
+// statusRoute is one route of /status/routes as a client reads it.
+type statusRoute struct {
+	status.Route
+	Problems []status.Problem `json:"problems"`
+}
+
 // clusterObjects are the objects of the cluster once crossmap has applied
-// routes: the scenario's Mappings, Hosts and TLSContexts, and the Mappings
-// mapper generated.
-func clusterObjects(c cluster, routes []mapper.Route) []client.Object {
+// its routes (written): the scenario's Mappings, Hosts and TLSContexts,
+// and the Mappings the route role wrote.
+func clusterObjects(c cluster, written []mapper.Object) []client.Object {
 	var objs []client.Object
 	for _, m := range c.snap.Mappings {
 		objs = append(objs, m)
 	}
-	for _, r := range routes {
-		for _, o := range r.Objects {
-			if m, ok := o.(*ambv3.Mapping); ok {
-				objs = append(objs, m)
-			}
+	for _, o := range written {
+		if m, ok := o.(*ambv3.Mapping); ok {
+			objs = append(objs, m)
 		}
 	}
 	for _, h := range c.snap.Hosts {
@@ -577,45 +647,48 @@ func routeLine(match, mapping string, numerator int, hostRewrite, prefixRewrite,
 		match, mapping, numerator, hostRewrite, prefixRewrite, tlsContext, strings.Join(added, "; "))
 }
 
-// reportedShares is the one place that reads the effective shares crossmap
-// reports (the /status API, `crossmap status`): for each Emissary group a
-// route writes to, each member Mapping's (namespace/name) share in percent.
-//
-// Today /status shows mapper.Route.Backends: the user's Mapping (the local
-// backend) and one sibling per cluster of the split, with their Effective
-// weights, and the dev routes by their header. A dev route is a group of its
-// own, whose one Mapping takes every request that carries the header: 100.
-// Once /status reports whole groups (issue 12, the emissary package's
-// effective shares), this function reads that instead.
-func reportedShares(routes []mapper.Route) []map[string]int {
-	var out []map[string]int
+// reportedGroup is an Emissary group as /status/routes reports it.
+type reportedGroup struct {
+	// mapping is the annotated Mapping or dev route the group is
+	// reported for (namespace/name).
+	mapping string
+	// shares are each member's share in percent, by namespace/name; nil
+	// when /status says Emissary puts the Mapping in no group.
+	shares map[string]int
+}
+
+// reportedShares is the one place that reads the effective shares /status
+// reports: for each annotated Mapping its group in force (Route.Group),
+// every member with its share, whoever wrote it; and for each dev route
+// (a backend with a header) the group of its own that its one Mapping
+// makes, which takes every request that carries the header: 100.
+func reportedShares(routes []statusRoute) []reportedGroup {
+	var out []reportedGroup
 	for _, r := range routes {
-		if r.Held || len(r.Backends) == 0 {
-			continue
-		}
-		src := r.Source.Namespace + "/"
-		group := map[string]int{}
-		for _, b := range r.Backends {
-			switch {
-			case b.Header != "":
-				out = append(out, map[string]int{src + mapper.SiblingName(r.Source.Name, b.Cluster, true): 100})
-			case b.Cluster == "":
-				group[src+r.Source.Name] = b.Effective
-			default:
-				group[src+mapper.SiblingName(r.Source.Name, b.Cluster, false)] = b.Effective
+		g := reportedGroup{mapping: r.Key()}
+		if r.Group != nil {
+			g.shares = map[string]int{}
+			for _, mem := range r.Group.Members {
+				g.shares[mem.Mapping] = mem.Share
 			}
 		}
-		out = append(out, group)
+		out = append(out, g)
+		for _, b := range r.Backends {
+			if b.Header != "" {
+				dev := r.Namespace + "/" + mapper.SiblingName(r.Name, b.Cluster, true)
+				out = append(out, reportedGroup{mapping: dev, shares: map[string]int{dev: 100}})
+			}
+		}
 	}
 	return out
 }
 
-// checkShares finds, for each reported group, the Emissary group its first
-// Mapping (by name) routes in, in every virtual host that has it, and
-// compares their members and shares.
-func checkShares(t reporter, res *emissarytest.Result, mappingOf map[string]string, reported []map[string]int) {
+// checkShares finds, for each reported group, every Emissary route of the
+// Mapping it is reported for, in every virtual host that has it, and
+// compares their members and shares. A Mapping reported in no group must
+// be in no Emissary route.
+func checkShares(t reporter, res *emissarytest.Result, mappingOf map[string]string, reported []reportedGroup) {
 	for _, want := range reported {
-		first := slices.Sorted(maps.Keys(want))[0]
 		found := false
 		for _, vh := range res.VirtualHosts {
 			for _, r := range vh.Routes {
@@ -623,17 +696,22 @@ func checkShares(t reporter, res *emissarytest.Result, mappingOf map[string]stri
 				for _, mem := range r.Members {
 					got[mappingOf[mem.Service]] = mem.Share
 				}
-				if _, ok := got[first]; !ok {
+				if _, ok := got[want.mapping]; !ok {
 					continue
 				}
 				found = true
-				if !maps.Equal(got, want) {
-					t.Errorf("virtual host %s, route %s: Emissary's shares %v, crossmap reports %v", vh.Domains[0], matchSummary(r.Match), got, want)
+				switch {
+				case want.shares == nil:
+					t.Errorf("virtual host %s, route %s: Emissary routes Mapping %s with shares %v, /status reports it in no group",
+						vh.Domains[0], matchSummary(r.Match), want.mapping, got)
+				case !maps.Equal(got, want.shares):
+					t.Errorf("virtual host %s, route %s: Emissary's shares %v, /status reports %v for Mapping %s",
+						vh.Domains[0], matchSummary(r.Match), got, want.shares, want.mapping)
 				}
 			}
 		}
-		if !found {
-			t.Errorf("no Emissary route has Mapping %s, of the group crossmap reports as %v", first, want)
+		if !found && want.shares != nil {
+			t.Errorf("no Emissary route has Mapping %s, whose group /status reports as %v", want.mapping, want.shares)
 		}
 	}
 }

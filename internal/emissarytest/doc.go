@@ -21,8 +21,10 @@
 // piece is an error that names the command that fixes it; tests fail on it,
 // they never skip.
 //
-// The conformance test (conformance_test.go) compiles a table of scenarios
-// through mapper.Routes, all in one run of the compiler (CompileAll), and
-// holds the compiler's routes against the shares crossmap reports and
+// The conformance test (conformance_test.go) runs the route role's
+// reconcile (controller.RouteViews) on a table of scenarios, compiles what
+// each cluster then holds, all in one run of the compiler (CompileAll), and
+// holds the compiler's routes against the shares /status/routes reports
+// (every Emissary group in force, served by the status API's handler) and
 // against the dev edge's table (edge, Table.VirtualHosts).
 package emissarytest
