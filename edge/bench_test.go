@@ -13,6 +13,8 @@ import (
 	ambv3 "github.com/emissary-ingress/emissary/v3/pkg/api/getambassador.io/v3alpha1"
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
+
+	"github.com/crossmap/crossmap/emissary/fixture"
 )
 
 // Benchmarks of the dev edge: the table lookup alone, and the latency the
@@ -37,14 +39,14 @@ func benchTable(b *testing.B) *Table {
 		app := fmt.Sprintf("app-%d", i)
 		prefix := "/" + app + "/"
 		in.Mappings = append(in.Mappings,
-			mapping(app, prefix, app),
-			mapping(app+"-east", prefix, app+"-east", weight(30)),
-			mapping(app+"-west", prefix, app+"-west", weight(20)),
-			mapping(app+"-dev", prefix, app+"-dev", headers("x-crossmap-cluster", "dev")),
+			fixture.Mapping(app, prefix, app),
+			fixture.Mapping(app+"-east", prefix, app+"-east", fixture.Weight(30)),
+			fixture.Mapping(app+"-west", prefix, app+"-west", fixture.Weight(20)),
+			fixture.Mapping(app+"-dev", prefix, app+"-dev", fixture.Headers("x-crossmap-cluster", "dev")),
 		)
 		for j, svc := range []string{app, app + "-east", app + "-west", app + "-dev"} {
 			in.Services = append(in.Services, serviceObj(svc))
-			in.Slices = append(in.Slices, sliceObj(svc+"-abcde", svc, testPort,
+			in.Slices = append(in.Slices, sliceObj(svc+"-abcde", svc, fixture.Port,
 				endpoint{addr: fmt.Sprintf("10.244.%d.%d", i, 4*j+1)}, endpoint{addr: fmt.Sprintf("10.244.%d.%d", i, 4*j+2)}))
 		}
 	}
@@ -97,7 +99,7 @@ func BenchmarkProxyOverhead(b *testing.B) {
 	}))
 	addr := backend.Listener.Addr().(*net.TCPAddr)
 	tbl, problems := Build(Input{
-		Mappings: []*ambv3.Mapping{mapping("podinfo", "/podinfo/", "podinfo")},
+		Mappings: []*ambv3.Mapping{fixture.Mapping("podinfo", "/podinfo/", "podinfo")},
 		Services: []*corev1.Service{serviceObj("podinfo")},
 		Slices: []*discoveryv1.EndpointSlice{
 			sliceObj("podinfo-abcde", "podinfo", int32(addr.Port), endpoint{addr: addr.IP.String()}),

@@ -17,6 +17,8 @@ import (
 	ambv3 "github.com/emissary-ingress/emissary/v3/pkg/api/getambassador.io/v3alpha1"
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
+
+	"github.com/crossmap/crossmap/emissary/fixture"
 )
 
 // The conformance tests run real HTTP through the Proxy: each case's
@@ -85,7 +87,7 @@ type conformanceCase struct {
 func TestConformance(t *testing.T) {
 	notReady, ready := ptr(false), ptr(true)
 	localDev := func(name string, opts ...func(*ambv3.Mapping)) *ambv3.Mapping {
-		return mapping(name, "/podinfo/", "podinfo", opts...)
+		return fixture.Mapping(name, "/podinfo/", "podinfo", opts...)
 	}
 
 	cases := []conformanceCase{{
@@ -99,7 +101,7 @@ func TestConformance(t *testing.T) {
 		source: "irbasemappinggroup.py normalize_weights_in_mappings: weighted members first, the weightless one gets the rest",
 		mappings: []*ambv3.Mapping{
 			localDev("podinfo"),
-			mapping("podinfo-east", "/podinfo/", "podinfo-east", weight(50)),
+			fixture.Mapping("podinfo-east", "/podinfo/", "podinfo-east", fixture.Weight(50)),
 		},
 		shares: []shares{{path: "/podinfo/", want: map[string]int{"podinfo": 50, "podinfo-east": 50}}},
 	}, {
@@ -107,8 +109,8 @@ func TestConformance(t *testing.T) {
 		source: "irbasemappinggroup.py normalize_weights_in_mappings; v3route.py runtime_fraction numerators 30, 40, 100",
 		mappings: []*ambv3.Mapping{
 			localDev("podinfo"),
-			mapping("podinfo-east", "/podinfo/", "podinfo-east", weight(30)),
-			mapping("podinfo-dev", "/podinfo/", "podinfo-dev", weight(10)),
+			fixture.Mapping("podinfo-east", "/podinfo/", "podinfo-east", fixture.Weight(30)),
+			fixture.Mapping("podinfo-dev", "/podinfo/", "podinfo-dev", fixture.Weight(10)),
 		},
 		shares: []shares{{path: "/podinfo/x", want: map[string]int{"podinfo": 60, "podinfo-east": 30, "podinfo-dev": 10}}},
 	}, {
@@ -116,55 +118,55 @@ func TestConformance(t *testing.T) {
 		source: "irbasemappinggroup.py normalize_weights_in_mappings: at 100 the weightless Mapping adds round(0/1) = 0 (the canary-at-100 case in its comment)",
 		mappings: []*ambv3.Mapping{
 			localDev("podinfo"),
-			mapping("podinfo-east", "/podinfo/", "podinfo-east", weight(100)),
+			fixture.Mapping("podinfo-east", "/podinfo/", "podinfo-east", fixture.Weight(100)),
 		},
 		shares: []shares{{path: "/podinfo/", want: map[string]int{"podinfo-east": 100}}},
 	}, {
 		name:   "three unweighted Mappings: round(100/3) = 33 each, the last set to 100",
 		source: "irbasemappinggroup.py normalize_weights_in_mappings: numerators 33, 66, 100",
 		mappings: []*ambv3.Mapping{
-			mapping("a", "/", "a", hostname("*")),
-			mapping("b", "/", "b"),
-			mapping("c", "/", "c"),
+			fixture.Mapping("a", "/", "a", fixture.Hostname("*")),
+			fixture.Mapping("b", "/", "b"),
+			fixture.Mapping("c", "/", "c"),
 		},
 		shares: []shares{{path: "/", want: map[string]int{"a": 33, "b": 33, "c": 34}}},
 	}, {
 		name:   "Python rounds half to even: 95 and two weightless get round(2.5) = 2",
 		source: "irbasemappinggroup.py normalize_weights_in_mappings: round(remaining_weight / num_weightless_mappings); numerators 95, 97, 100",
 		mappings: []*ambv3.Mapping{
-			mapping("a", "/", "a"),
-			mapping("b", "/", "b"),
-			mapping("c", "/", "c", weight(95)),
+			fixture.Mapping("a", "/", "a"),
+			fixture.Mapping("b", "/", "b"),
+			fixture.Mapping("c", "/", "c", fixture.Weight(95)),
 		},
 		shares: []shares{{path: "/", want: map[string]int{"c": 95, "a": 2, "b": 3}}},
 	}, {
 		name:   "weights below 100 and nothing weightless: the rest falls through to the next route",
 		source: "irbasemappinggroup.py normalize_weights_in_mappings (no member reaches 100; a group of one would get 100 whatever its weight); v3route.py runtime_fraction",
 		mappings: []*ambv3.Mapping{
-			mapping("canary-a", "/app/", "canary-a", weight(20)),
-			mapping("canary-b", "/app/", "canary-b", weight(10)),
-			mapping("catchall", "/", "catchall"),
+			fixture.Mapping("canary-a", "/app/", "canary-a", fixture.Weight(20)),
+			fixture.Mapping("canary-b", "/app/", "canary-b", fixture.Weight(10)),
+			fixture.Mapping("catchall", "/", "catchall"),
 		},
 		shares: []shares{{path: "/app/", want: map[string]int{"canary-a": 20, "canary-b": 10, "catchall": 70}}},
 	}, {
 		name:     "a group of one gets 100 whatever its weight",
 		source:   "irbasemappinggroup.py normalize_weights_in_mappings: len(self.mappings) == 1",
-		mappings: []*ambv3.Mapping{mapping("canary", "/app/", "canary", weight(20)), mapping("catchall", "/", "catchall")},
+		mappings: []*ambv3.Mapping{fixture.Mapping("canary", "/app/", "canary", fixture.Weight(20)), fixture.Mapping("catchall", "/", "catchall")},
 		shares:   []shares{{path: "/app/", want: map[string]int{"canary": 100}}},
 	}, {
 		name:   "precedence beats a longer prefix",
 		source: "irhttpmapping.py _route_weight: precedence comes first",
 		mappings: []*ambv3.Mapping{
-			mapping("long", "/podinfo/api/", "long"),
-			mapping("prec", "/podinfo/", "prec", precedenceOf(1)),
+			fixture.Mapping("long", "/podinfo/api/", "long"),
+			fixture.Mapping("prec", "/podinfo/", "prec", fixture.Precedence(1)),
 		},
 		probes: []probe{{path: "/podinfo/api/x", backend: "prec"}},
 	}, {
 		name:   "a longer prefix beats a shorter one",
 		source: "irhttpmapping.py _route_weight: len(prefix) after precedence",
 		mappings: []*ambv3.Mapping{
-			mapping("short", "/podinfo/", "short"),
-			mapping("long", "/podinfo/api/", "long"),
+			fixture.Mapping("short", "/podinfo/", "short"),
+			fixture.Mapping("long", "/podinfo/api/", "long"),
 		},
 		probes: []probe{
 			{path: "/podinfo/api/x", backend: "long"},
@@ -175,7 +177,7 @@ func TestConformance(t *testing.T) {
 		source: "irhttpmapping.py _group_id (headers make a group of their own) and _route_weight (header length)",
 		mappings: []*ambv3.Mapping{
 			localDev("podinfo"),
-			mapping("podinfo-dev-dev", "/podinfo/", "podinfo-dev", headers("x-crossmap-cluster", "dev")),
+			fixture.Mapping("podinfo-dev-dev", "/podinfo/", "podinfo-dev", fixture.Headers("x-crossmap-cluster", "dev")),
 		},
 		shares: []shares{
 			{path: "/podinfo/", header: []string{"X-Crossmap-Cluster", "dev"}, want: map[string]int{"podinfo-dev": 100}},
@@ -186,8 +188,8 @@ func TestConformance(t *testing.T) {
 		name:   "query parameter match",
 		source: "v3route.py generate_query_parameters: string_match exact",
 		mappings: []*ambv3.Mapping{
-			mapping("v1", "/api/", "v1"),
-			mapping("v2", "/api/", "v2", query("version", "2")),
+			fixture.Mapping("v1", "/api/", "v1"),
+			fixture.Mapping("v2", "/api/", "v2", fixture.Query("version", "2")),
 		},
 		probes: []probe{
 			{path: "/api/x?version=2", backend: "v2", upPath: "/x"},
@@ -198,8 +200,8 @@ func TestConformance(t *testing.T) {
 		name:   "method match",
 		source: "irhttpmapping.py: method becomes a :method header match",
 		mappings: []*ambv3.Mapping{
-			mapping("any", "/api/", "any"),
-			mapping("post", "/api/", "post", method("POST")),
+			fixture.Mapping("any", "/api/", "any"),
+			fixture.Mapping("post", "/api/", "post", fixture.Method("POST")),
 		},
 		probes: []probe{
 			{method: "POST", path: "/api/", backend: "post"},
@@ -209,7 +211,7 @@ func TestConformance(t *testing.T) {
 	}, {
 		name:     "hostname match and non-match",
 		source:   "v3route.py generate_headers (:authority exact/suffix/prefix match); ir/irhost.py HostFactory.finalize (default Host *)",
-		mappings: []*ambv3.Mapping{mapping("foo", "/", "foo", hostname("foo.example.com")), mapping("wild", "/", "wild", hostname("*.wild.example"))},
+		mappings: []*ambv3.Mapping{fixture.Mapping("foo", "/", "foo", fixture.Hostname("foo.example.com")), fixture.Mapping("wild", "/", "wild", fixture.Hostname("*.wild.example"))},
 		probes: []probe{
 			{host: "foo.example.com", path: "/", backend: "foo"},
 			{host: "foo.example.com:8080", path: "/", backend: "foo"},
@@ -220,7 +222,7 @@ func TestConformance(t *testing.T) {
 	}, {
 		name:     "prefix_regex: an RE2 full match of the path",
 		source:   "envoy/common.py EnvoyRoute (regex), v3route.py regex_matcher: safe_regex",
-		mappings: []*ambv3.Mapping{mapping("items", "/items/[0-9]+", "items", prefixRegex(), rewrite(""))},
+		mappings: []*ambv3.Mapping{fixture.Mapping("items", "/items/[0-9]+", "items", fixture.PrefixRegex(), fixture.Rewrite(""))},
 		probes: []probe{
 			{path: "/items/42", backend: "items", upPath: "/items/42"},
 			{path: "/items/42?x=1", backend: "items"},
@@ -231,9 +233,9 @@ func TestConformance(t *testing.T) {
 		name:   "rewrite: default /, explicit /api/, and \"\"",
 		source: "irhttpmapping.py __init__ (rewrite defaults to /); v3route.py: prefix_rewrite only when rewrite is not empty",
 		mappings: []*ambv3.Mapping{
-			mapping("default", "/podinfo/", "a"),
-			mapping("api", "/v1/", "a", rewrite("/api/")),
-			mapping("none", "/keep/", "a", rewrite("")),
+			fixture.Mapping("default", "/podinfo/", "a"),
+			fixture.Mapping("api", "/v1/", "a", fixture.Rewrite("/api/")),
+			fixture.Mapping("none", "/keep/", "a", fixture.Rewrite("")),
 		},
 		probes: []probe{
 			{path: "/podinfo/foo", backend: "a", upPath: "/foo", upHeader: []string{"X-Envoy-Original-Path", "/podinfo/foo"}},
@@ -245,8 +247,8 @@ func TestConformance(t *testing.T) {
 		name:   "host_rewrite sets the Host header; without it the request's Host is kept",
 		source: "v3route.py: host_rewrite_literal",
 		mappings: []*ambv3.Mapping{
-			mapping("rw", "/rw/", "a", hostRewrite("podinfo.test.svc.cluster.local")),
-			mapping("keep", "/keep/", "a"),
+			fixture.Mapping("rw", "/rw/", "a", fixture.HostRewrite("podinfo.test.svc.cluster.local")),
+			fixture.Mapping("keep", "/keep/", "a"),
 		},
 		probes: []probe{
 			{host: "edge.example.com", path: "/rw/", backend: "a", upHost: "podinfo.test.svc.cluster.local", upHeader: []string{"X-Forwarded-Host", "edge.example.com"}},
@@ -255,7 +257,7 @@ func TestConformance(t *testing.T) {
 	}, {
 		name:   "add_request_headers: appended by default",
 		source: "v3route.py generate_headers_to_add: append defaults to True",
-		mappings: []*ambv3.Mapping{mapping("m", "/", "a", spec(func(s *ambv3.MappingSpec) {
+		mappings: []*ambv3.Mapping{fixture.Mapping("m", "/", "a", fixture.Spec(func(s *ambv3.MappingSpec) {
 			s.AddRequestHeaders = &map[string]ambv3.AddedHeader{"x-env": {Value: "dev"}, "x-set": {Value: "edge", Append: ptr(false)}}
 		}))},
 		probes: []probe{
@@ -264,15 +266,15 @@ func TestConformance(t *testing.T) {
 	}, {
 		name:     "timeout_ms gives 504 against a slow backend",
 		source:   "v3route.py: route timeout from timeout_ms (default 3000ms)",
-		mappings: []*ambv3.Mapping{mapping("slow", "/", "slow", timeoutMS(100))},
+		mappings: []*ambv3.Mapping{fixture.Mapping("slow", "/", "slow", fixture.TimeoutMS(100))},
 		backends: []backendSpec{{name: "slow", slow: true}},
 		probes:   []probe{{path: "/", status: http.StatusGatewayTimeout, mapping: "test/slow"}},
 	}, {
 		name:   "no ready endpoint: 503, without falling through to the next route",
 		source: "Envoy: a route whose cluster has no healthy host answers 503 \"no healthy upstream\"",
 		mappings: []*ambv3.Mapping{
-			mapping("down", "/podinfo/", "down"),
-			mapping("catchall", "/", "up"),
+			fixture.Mapping("down", "/podinfo/", "down"),
+			fixture.Mapping("catchall", "/", "up"),
 		},
 		backends: []backendSpec{{name: "down", ready: []*bool{notReady}}, {name: "up"}},
 		probes: []probe{
@@ -282,13 +284,13 @@ func TestConformance(t *testing.T) {
 	}, {
 		name:     "endpoints whose ready condition is false get no requests; round robin over the rest",
 		source:   "EndpointSlice conditions.ready (unset means ready); kube-proxy serves ready endpoints only",
-		mappings: []*ambv3.Mapping{mapping("m", "/", "a")},
+		mappings: []*ambv3.Mapping{fixture.Mapping("m", "/", "a")},
 		backends: []backendSpec{{name: "a", ready: []*bool{ready, notReady, nil}}},
 		shares:   []shares{{path: "/", n: 6, byEndpoint: true, want: map[string]int{"a#0": 3, "a#2": 3}}},
 	}, {
 		name:   "an unsupported field is a problem, and the Mapping still routes",
 		source: "the dev edge's contract (fields.go); Emissary would apply cors and retry_policy",
-		mappings: []*ambv3.Mapping{mapping("m", "/", "a", spec(func(s *ambv3.MappingSpec) {
+		mappings: []*ambv3.Mapping{fixture.Mapping("m", "/", "a", fixture.Spec(func(s *ambv3.MappingSpec) {
 			s.CORS = &ambv3.CORS{Origins: []string{"https://example.com"}}
 			s.RetryPolicy = &ambv3.RetryPolicy{RetryOn: "5xx"}
 		}))},
@@ -298,8 +300,8 @@ func TestConformance(t *testing.T) {
 		name:   "a group over 100 is a problem and routes nothing",
 		source: "irbasemappinggroup.py normalize_weights_in_mappings: \"Total weight of mappings exceeds 100\"",
 		mappings: []*ambv3.Mapping{
-			localDev("podinfo", weight(60)),
-			mapping("podinfo-east", "/podinfo/", "podinfo-east", weight(50)),
+			localDev("podinfo", fixture.Weight(60)),
+			fixture.Mapping("podinfo-east", "/podinfo/", "podinfo-east", fixture.Weight(50)),
 		},
 		problems: []string{"test/podinfo weight", "test/podinfo-east weight"},
 		probes:   []probe{{path: "/podinfo/", status: http.StatusNotFound}},
@@ -307,8 +309,8 @@ func TestConformance(t *testing.T) {
 		name:   "a Mapping of another ambassador_id is ignored",
 		source: "config/config.py good_ambassador_id; v3alpha1 AmbassadorID.Matches",
 		mappings: []*ambv3.Mapping{
-			mapping("other", "/", "other", ambassadorID("other")),
-			mapping("ours", "/ours/", "ours"),
+			fixture.Mapping("other", "/", "other", fixture.AmbassadorID("other")),
+			fixture.Mapping("ours", "/ours/", "ours"),
 		},
 		probes: []probe{
 			{path: "/x", status: http.StatusNotFound},
@@ -317,10 +319,10 @@ func TestConformance(t *testing.T) {
 	}, {
 		name:   "a Host's mappingSelector excludes a Mapping without its labels",
 		source: "ir/irhost.py matches_httpgroup: with a mappingSelector and a hostname, both must match; https://emissary-ingress.dev/docs/3.6/topics/running/host-crd (Controlling Association with Mappings)",
-		hosts:  []*ambv3.Host{hostObj("edge", "*", map[string]string{"exposed": "true"})},
+		hosts:  []*ambv3.Host{fixture.Host("edge", "*", map[string]string{"exposed": "true"})},
 		mappings: []*ambv3.Mapping{
-			mapping("exposed", "/exposed/", "a", labels("exposed", "true")),
-			mapping("hidden", "/hidden/", "a"),
+			fixture.Mapping("exposed", "/exposed/", "a", fixture.Labels("exposed", "true")),
+			fixture.Mapping("hidden", "/hidden/", "a"),
 		},
 		problems: []string{"test/hidden "},
 		probes: []probe{
@@ -331,8 +333,8 @@ func TestConformance(t *testing.T) {
 		name:   "a shadow Mapping takes no traffic from its group",
 		source: "irhttpmappinggroup.py add_mapping: a shadow Mapping is kept apart from the group's mappings",
 		mappings: []*ambv3.Mapping{
-			mapping("primary", "/", "a"),
-			mapping("shadow", "/", "b", spec(func(s *ambv3.MappingSpec) { s.Shadow = ptr(true) })),
+			fixture.Mapping("primary", "/", "a"),
+			fixture.Mapping("shadow", "/", "b", fixture.Spec(func(s *ambv3.MappingSpec) { s.Shadow = ptr(true) })),
 		},
 		problems: []string{"test/shadow shadow"},
 		shares:   []shares{{path: "/", want: map[string]int{"a": 100}}},

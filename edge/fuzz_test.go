@@ -8,6 +8,8 @@ import (
 
 	ambv3 "github.com/emissary-ingress/emissary/v3/pkg/api/getambassador.io/v3alpha1"
 	corev1 "k8s.io/api/core/v1"
+
+	"github.com/crossmap/crossmap/emissary/fixture"
 )
 
 // fuzzTable has a route of every kind: prefixes with and without rewrite,
@@ -15,18 +17,18 @@ import (
 // method and hostname matches, and a weighted group.
 func fuzzTable() (*Table, map[string]bool) {
 	mappings := []*ambv3.Mapping{
-		mapping("podinfo", "/podinfo/", "a"),
-		mapping("podinfo-east", "/podinfo/", "a", weight(30)),
-		mapping("podinfo-dev", "/podinfo/", "a", headers("x-crossmap-cluster", "dev")),
-		mapping("api", "/api/", "a", rewrite("/v1/"), query("version", "2")),
-		mapping("ci", "/CI/", "a", spec(func(s *ambv3.MappingSpec) { s.CaseSensitive = ptr(false) })),
-		mapping("exact", "/exact", "a", spec(func(s *ambv3.MappingSpec) { s.PrefixExact = ptr(true) })),
-		mapping("regex", "/items/[0-9]+(/.*)?", "a", prefixRegex(), rewrite("/item")),
-		mapping("hdr-re", "/re/", "a", regexHeaders("x-v", "v[0-9]+")),
-		mapping("post", "/", "a", method("POST")),
-		mapping("named", "/", "a", hostname("*.example.com")),
-		mapping("prefixed", "/", "a", hostname("api.*")),
-		mapping("catchall", "/", "a", precedenceOf(-1)),
+		fixture.Mapping("podinfo", "/podinfo/", "a"),
+		fixture.Mapping("podinfo-east", "/podinfo/", "a", fixture.Weight(30)),
+		fixture.Mapping("podinfo-dev", "/podinfo/", "a", fixture.Headers("x-crossmap-cluster", "dev")),
+		fixture.Mapping("api", "/api/", "a", fixture.Rewrite("/v1/"), fixture.Query("version", "2")),
+		fixture.Mapping("ci", "/CI/", "a", fixture.Spec(func(s *ambv3.MappingSpec) { s.CaseSensitive = ptr(false) })),
+		fixture.Mapping("exact", "/exact", "a", fixture.Spec(func(s *ambv3.MappingSpec) { s.PrefixExact = ptr(true) })),
+		fixture.Mapping("regex", "/items/[0-9]+(/.*)?", "a", fixture.PrefixRegex(), fixture.Rewrite("/item")),
+		fixture.Mapping("hdr-re", "/re/", "a", fixture.RegexHeaders("x-v", "v[0-9]+")),
+		fixture.Mapping("post", "/", "a", fixture.Method("POST")),
+		fixture.Mapping("named", "/", "a", fixture.Hostname("*.example.com")),
+		fixture.Mapping("prefixed", "/", "a", fixture.Hostname("api.*")),
+		fixture.Mapping("catchall", "/", "a", fixture.Precedence(-1)),
 	}
 	names := map[string]bool{}
 	for _, m := range mappings {
@@ -92,21 +94,21 @@ func FuzzBuild(f *testing.F) {
 
 	f.Fuzz(func(t *testing.T, prefix, hname, hvalue, hostGlob string, regex, exact bool, w, prec int16) {
 		opts := []func(*ambv3.Mapping){
-			hostname(hostGlob),
-			headers(hname, hvalue),
-			regexHeaders(hname, hvalue),
-			precedenceOf(int(prec)),
-			spec(func(s *ambv3.MappingSpec) {
+			fixture.Hostname(hostGlob),
+			fixture.Headers(hname, hvalue),
+			fixture.RegexHeaders(hname, hvalue),
+			fixture.Precedence(int(prec)),
+			fixture.Spec(func(s *ambv3.MappingSpec) {
 				s.PrefixRegex = ptr(regex)
 				s.PrefixExact = ptr(exact)
 			}),
 		}
 		mappings := []*ambv3.Mapping{
-			mapping("a", prefix, "a", opts...),
-			mapping("b", prefix, "b", append(opts, weight(int(w)))...),
-			mapping("c", prefix, "c", hostname(hostGlob), labels(hname, hvalue)),
+			fixture.Mapping("a", prefix, "a", opts...),
+			fixture.Mapping("b", prefix, "b", append(opts, fixture.Weight(int(w)))...),
+			fixture.Mapping("c", prefix, "c", fixture.Hostname(hostGlob), fixture.Labels(hname, hvalue)),
 		}
-		hosts := []*ambv3.Host{hostObj("h", hostGlob, map[string]string{hname: hvalue})}
+		hosts := []*ambv3.Host{fixture.Host("h", hostGlob, map[string]string{hname: hvalue})}
 		tbl, _ := Build(Input{Mappings: mappings, Hosts: hosts})
 		r := &http.Request{Method: "GET", Host: hostGlob, URL: &url.URL{Path: prefix}, Header: http.Header{hname: {hvalue}}}
 		for d := range 100 {

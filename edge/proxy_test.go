@@ -12,6 +12,8 @@ import (
 	ambv3 "github.com/emissary-ingress/emissary/v3/pkg/api/getambassador.io/v3alpha1"
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
+
+	"github.com/crossmap/crossmap/emissary/fixture"
 )
 
 // Tests of the Proxy beyond the conformance table.
@@ -54,7 +56,7 @@ func TestProxyUnreachable(t *testing.T) {
 	addr, port := splitAddr(t, l.Addr())
 	l.Close()
 	tbl, _ := Build(Input{
-		Mappings: []*ambv3.Mapping{mapping("m", "/", "a")},
+		Mappings: []*ambv3.Mapping{fixture.Mapping("m", "/", "a")},
 		Services: []*corev1.Service{serviceObj("a")},
 		Slices:   []*discoveryv1.EndpointSlice{sliceObj("a", "a", port, endpoint{addr: addr})},
 	})
@@ -142,7 +144,7 @@ func singleBackend(t *testing.T, https bool) (*Proxy, Input) {
 	}
 	t.Cleanup(srv.Close)
 	addr, port := splitAddr(t, l.Addr())
-	m := mapping("m", "/", "a")
+	m := fixture.Mapping("m", "/", "a")
 	if https {
 		m.Spec.Service = "https://" + m.Spec.Service
 	}

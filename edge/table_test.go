@@ -14,6 +14,8 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/crossmap/crossmap/emissary/fixture"
 )
 
 // Unit tests of Build and Route, without HTTP.
@@ -89,19 +91,19 @@ func TestRouteOrder(t *testing.T) {
 	}{{
 		name: "precedence beats prefix length",
 		mappings: []*ambv3.Mapping{
-			mapping("long", "/podinfo/api/", "a"),
-			mapping("prec", "/", "a", precedenceOf(1)),
-			mapping("neg", "/podinfo/api/v1/", "a", precedenceOf(-1)),
+			fixture.Mapping("long", "/podinfo/api/", "a"),
+			fixture.Mapping("prec", "/", "a", fixture.Precedence(1)),
+			fixture.Mapping("neg", "/podinfo/api/v1/", "a", fixture.Precedence(-1)),
 		},
 		want: []string{"prec", "long", "neg"},
 	}, {
 		name: "prefix length, then headers, then query parameters",
 		mappings: []*ambv3.Mapping{
-			mapping("short", "/a/", "a"),
-			mapping("long", "/a/b/", "a"),
-			mapping("hdr", "/a/", "a", headers("x-a", "1")),
-			mapping("qp", "/a/", "a", query("a", "1")),
-			mapping("both", "/a/", "a", headers("x", "1"), query("a", "1")),
+			fixture.Mapping("short", "/a/", "a"),
+			fixture.Mapping("long", "/a/b/", "a"),
+			fixture.Mapping("hdr", "/a/", "a", fixture.Headers("x-a", "1")),
+			fixture.Mapping("qp", "/a/", "a", fixture.Query("a", "1")),
+			fixture.Mapping("both", "/a/", "a", fixture.Headers("x", "1"), fixture.Query("a", "1")),
 		},
 		// header length counts name and value: x-a+1 = 4, x+1 = 2, plus
 		// :authority+* = 11 for every Mapping.
@@ -109,24 +111,24 @@ func TestRouteOrder(t *testing.T) {
 	}, {
 		name: "equal lengths: the prefix descending, then header keys",
 		mappings: []*ambv3.Mapping{
-			mapping("ab", "/ab/", "a"),
-			mapping("ba", "/ba/", "a"),
-			mapping("hx", "/ab/", "a", headers("x", "2")),
-			mapping("hy", "/ab/", "a", headers("y", "1")),
+			fixture.Mapping("ab", "/ab/", "a"),
+			fixture.Mapping("ba", "/ba/", "a"),
+			fixture.Mapping("hx", "/ab/", "a", fixture.Headers("x", "2")),
+			fixture.Mapping("hy", "/ab/", "a", fixture.Headers("y", "1")),
 		},
 		want: []string{"hy", "hx", "ba", "ab"},
 	}, {
 		name: "a hostname is an :authority header: longer globs first",
 		mappings: []*ambv3.Mapping{
-			mapping("star", "/", "a"),
-			mapping("named", "/", "a", hostname("*.example.com")),
+			fixture.Mapping("star", "/", "a"),
+			fixture.Mapping("named", "/", "a", fixture.Hostname("*.example.com")),
 		},
 		want: []string{"named", "star"},
 	}, {
 		name: "a method is a :method header",
 		mappings: []*ambv3.Mapping{
-			mapping("get", "/", "a"),
-			mapping("post", "/", "a", method("POST")),
+			fixture.Mapping("get", "/", "a"),
+			fixture.Mapping("post", "/", "a", fixture.Method("POST")),
 		},
 		want: []string{"post", "get"},
 	}} {
@@ -162,9 +164,9 @@ func assertServiceProblemsOnly(t *testing.T, problems []Problem) {
 // normalize_weights_in_mappings: no member reaches 100).
 func TestWeightsFallThrough(t *testing.T) {
 	tbl, _ := Build(Input{Mappings: []*ambv3.Mapping{
-		mapping("canary-a", "/app/", "a", weight(20)),
-		mapping("canary-b", "/app/", "b", weight(10)),
-		mapping("rest", "/", "c"),
+		fixture.Mapping("canary-a", "/app/", "a", fixture.Weight(20)),
+		fixture.Mapping("canary-b", "/app/", "b", fixture.Weight(10)),
+		fixture.Mapping("rest", "/", "c"),
 	}})
 	got := counts(t, tbl, "GET", "http://example.com/app/x")
 	want := map[string]int{"test/canary-a": 20, "test/canary-b": 10, "test/rest": 70}
@@ -203,30 +205,30 @@ func TestMatching(t *testing.T) {
 		hdr     []string
 		want    bool
 	}{
-		{"prefix is case sensitive by default", "v3route.py: case_sensitive defaults to True", mapping("m", "/Api/", "a"), "GET", "http://h/api/x", nil, false},
-		{"case_sensitive false", "v3route.py: match.case_sensitive", mapping("m", "/Api/", "a", spec(func(s *ambv3.MappingSpec) { s.CaseSensitive = ptr(false) })), "GET", "http://h/api/x", nil, true},
-		{"prefix_exact matches the path only", "common.py EnvoyRoute: path", mapping("m", "/api", "a", spec(func(s *ambv3.MappingSpec) { s.PrefixExact = ptr(true) })), "GET", "http://h/api/x", nil, false},
-		{"prefix_exact ignores the query", "common.py EnvoyRoute: path", mapping("m", "/api", "a", spec(func(s *ambv3.MappingSpec) { s.PrefixExact = ptr(true) })), "GET", "http://h/api?x=1", nil, true},
-		{"prefix_regex is a full match", "v3route.py regex_matcher: safe_regex", mapping("m", "/items/[0-9]+", "a", prefixRegex()), "GET", "http://h/items/42/x", nil, false},
-		{"prefix_regex ignores case_sensitive", "Envoy: case_sensitive does not apply to safe_regex", mapping("m", "/items/[0-9]+", "a", prefixRegex(), spec(func(s *ambv3.MappingSpec) { s.CaseSensitive = ptr(false) })), "GET", "http://h/ITEMS/42", nil, false},
-		{"header exact", "v3route.py generate_headers: exact_match", mapping("m", "/", "a", headers("x-env", "dev")), "GET", "http://h/", []string{"X-Env", "dev"}, true},
-		{"header exact, other value", "v3route.py generate_headers", mapping("m", "/", "a", headers("x-env", "dev")), "GET", "http://h/", []string{"X-Env", "prod"}, false},
-		{"header \"true\" is an exact value in v3alpha1", "getambassador.io/v2 conversion: v2 true becomes regex_headers .*", mapping("m", "/", "a", headers("x-flag", "true")), "GET", "http://h/", []string{"x-flag", "yes"}, false},
-		{"regex header .* needs the header", "Envoy HeaderMatcher: an absent header never matches", mapping("m", "/", "a", regexHeaders("x-flag", ".*")), "GET", "http://h/", nil, false},
-		{"regex header is a full match", "v3route.py generate_headers: safe_regex_match", mapping("m", "/", "a", regexHeaders("x-v", "v[0-9]")), "GET", "http://h/", []string{"x-v", "v10"}, false},
-		{"repeated header values join with commas", "Envoy HeaderUtility::getAllOfHeaderAsString", mapping("m", "/", "a", headers("x-a", "1,2")), "GET", "http://h/", []string{"x-a", "1", "x-a", "2"}, true},
-		{"hostname suffix glob", "v3route.py generate_headers: suffix_match", mapping("m", "/", "a", hostname("*.example.com")), "GET", "http://a.example.com/", nil, true},
-		{"hostname prefix glob", "v3route.py generate_headers: prefix_match", mapping("m", "/", "a", hostname("api.*")), "GET", "http://api.example.com:8080/", nil, true},
-		{"hostname exact", "v3route.py generate_headers: exact_match", mapping("m", "/", "a", hostname("example.com")), "GET", "http://other.com/", nil, false},
-		{"host_regex", "irhttpmapping.py: host_regex makes a regex :authority match", mapping("m", "/", "a", hostname(""), spec(func(s *ambv3.MappingSpec) {
+		{"prefix is case sensitive by default", "v3route.py: case_sensitive defaults to True", fixture.Mapping("m", "/Api/", "a"), "GET", "http://h/api/x", nil, false},
+		{"case_sensitive false", "v3route.py: match.case_sensitive", fixture.Mapping("m", "/Api/", "a", fixture.Spec(func(s *ambv3.MappingSpec) { s.CaseSensitive = ptr(false) })), "GET", "http://h/api/x", nil, true},
+		{"prefix_exact matches the path only", "common.py EnvoyRoute: path", fixture.Mapping("m", "/api", "a", fixture.Spec(func(s *ambv3.MappingSpec) { s.PrefixExact = ptr(true) })), "GET", "http://h/api/x", nil, false},
+		{"prefix_exact ignores the query", "common.py EnvoyRoute: path", fixture.Mapping("m", "/api", "a", fixture.Spec(func(s *ambv3.MappingSpec) { s.PrefixExact = ptr(true) })), "GET", "http://h/api?x=1", nil, true},
+		{"prefix_regex is a full match", "v3route.py regex_matcher: safe_regex", fixture.Mapping("m", "/items/[0-9]+", "a", fixture.PrefixRegex()), "GET", "http://h/items/42/x", nil, false},
+		{"prefix_regex ignores case_sensitive", "Envoy: case_sensitive does not apply to safe_regex", fixture.Mapping("m", "/items/[0-9]+", "a", fixture.PrefixRegex(), fixture.Spec(func(s *ambv3.MappingSpec) { s.CaseSensitive = ptr(false) })), "GET", "http://h/ITEMS/42", nil, false},
+		{"header exact", "v3route.py generate_headers: exact_match", fixture.Mapping("m", "/", "a", fixture.Headers("x-env", "dev")), "GET", "http://h/", []string{"X-Env", "dev"}, true},
+		{"header exact, other value", "v3route.py generate_headers", fixture.Mapping("m", "/", "a", fixture.Headers("x-env", "dev")), "GET", "http://h/", []string{"X-Env", "prod"}, false},
+		{"header \"true\" is an exact value in v3alpha1", "getambassador.io/v2 conversion: v2 true becomes regex_headers .*", fixture.Mapping("m", "/", "a", fixture.Headers("x-flag", "true")), "GET", "http://h/", []string{"x-flag", "yes"}, false},
+		{"regex header .* needs the header", "Envoy HeaderMatcher: an absent header never matches", fixture.Mapping("m", "/", "a", fixture.RegexHeaders("x-flag", ".*")), "GET", "http://h/", nil, false},
+		{"regex header is a full match", "v3route.py generate_headers: safe_regex_match", fixture.Mapping("m", "/", "a", fixture.RegexHeaders("x-v", "v[0-9]")), "GET", "http://h/", []string{"x-v", "v10"}, false},
+		{"repeated header values join with commas", "Envoy HeaderUtility::getAllOfHeaderAsString", fixture.Mapping("m", "/", "a", fixture.Headers("x-a", "1,2")), "GET", "http://h/", []string{"x-a", "1", "x-a", "2"}, true},
+		{"hostname suffix glob", "v3route.py generate_headers: suffix_match", fixture.Mapping("m", "/", "a", fixture.Hostname("*.example.com")), "GET", "http://a.example.com/", nil, true},
+		{"hostname prefix glob", "v3route.py generate_headers: prefix_match", fixture.Mapping("m", "/", "a", fixture.Hostname("api.*")), "GET", "http://api.example.com:8080/", nil, true},
+		{"hostname exact", "v3route.py generate_headers: exact_match", fixture.Mapping("m", "/", "a", fixture.Hostname("example.com")), "GET", "http://other.com/", nil, false},
+		{"host_regex", "irhttpmapping.py: host_regex makes a regex :authority match", fixture.Mapping("m", "/", "a", fixture.Hostname(""), fixture.Spec(func(s *ambv3.MappingSpec) {
 			s.DeprecatedHost = "[a-z]+\\.example\\.com"
 			s.DeprecatedHostRegex = ptr(true)
 		})), "GET", "http://abc.example.com/", nil, true},
-		{"method", "irhttpmapping.py: method becomes a :method header", mapping("m", "/", "a", method("POST")), "GET", "http://h/", nil, false},
-		{"method_regex", "irhttpmapping.py: method_regex", mapping("m", "/", "a", method("P(OST|UT)"), spec(func(s *ambv3.MappingSpec) { s.MethodRegex = ptr(true) })), "PUT", "http://h/", nil, true},
-		{"query parameter, decoded", "v3route.py generate_query_parameters", mapping("m", "/", "a", query("q", "a b")), "GET", "http://h/?q=a%20b", nil, true},
-		{"query parameter, first value", "Envoy QueryParameterMatcher", mapping("m", "/", "a", query("q", "2")), "GET", "http://h/?q=1&q=2", nil, false},
-		{"regex query parameter", "v3route.py generate_query_parameters: safe_regex", mapping("m", "/", "a", spec(func(s *ambv3.MappingSpec) { s.RegexQueryParameters = map[string]string{"v": "[0-9]+"} })), "GET", "http://h/?v=12", nil, true},
+		{"method", "irhttpmapping.py: method becomes a :method header", fixture.Mapping("m", "/", "a", fixture.Method("POST")), "GET", "http://h/", nil, false},
+		{"method_regex", "irhttpmapping.py: method_regex", fixture.Mapping("m", "/", "a", fixture.Method("P(OST|UT)"), fixture.Spec(func(s *ambv3.MappingSpec) { s.MethodRegex = ptr(true) })), "PUT", "http://h/", nil, true},
+		{"query parameter, decoded", "v3route.py generate_query_parameters", fixture.Mapping("m", "/", "a", fixture.Query("q", "a b")), "GET", "http://h/?q=a%20b", nil, true},
+		{"query parameter, first value", "Envoy QueryParameterMatcher", fixture.Mapping("m", "/", "a", fixture.Query("q", "2")), "GET", "http://h/?q=1&q=2", nil, false},
+		{"regex query parameter", "v3route.py generate_query_parameters: safe_regex", fixture.Mapping("m", "/", "a", fixture.Spec(func(s *ambv3.MappingSpec) { s.RegexQueryParameters = map[string]string{"v": "[0-9]+"} })), "GET", "http://h/?v=12", nil, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			tbl, problems := Build(Input{Mappings: []*ambv3.Mapping{tc.mapping}})
@@ -247,17 +249,17 @@ func TestRewrite(t *testing.T) {
 		wantPath string
 		wantHost string
 	}{
-		{"default rewrite replaces the prefix with /", mapping("m", "/podinfo/", "a"), "http://h/podinfo/foo", "/foo", ""},
-		{"rewrite /api/", mapping("m", "/podinfo/", "a", rewrite("/api/")), "http://h/podinfo/foo", "/api/foo", ""},
-		{"rewrite \"\" keeps the path", mapping("m", "/podinfo/", "a", rewrite("")), "http://h/podinfo/foo", "/podinfo/foo", ""},
-		{"a prefix without slash leaves a double slash", mapping("m", "/podinfo", "a"), "http://h/podinfo/foo", "//foo", ""},
-		{"encoding is kept", mapping("m", "/p/", "a"), "http://h/p/a%2Fb", "/a%2Fb", ""},
-		{"case-insensitive prefix: the matched bytes go", mapping("m", "/p/", "a", spec(func(s *ambv3.MappingSpec) { s.CaseSensitive = ptr(false) })), "http://h/P/x", "/x", ""},
-		{"a regex match is replaced whole", mapping("m", "/items/[0-9]+", "a", prefixRegex(), rewrite("/item")), "http://h/items/42", "/item", ""},
-		{"regex_rewrite turns rewrite off", mapping("m", "/p/", "a", spec(func(s *ambv3.MappingSpec) {
+		{"default rewrite replaces the prefix with /", fixture.Mapping("m", "/podinfo/", "a"), "http://h/podinfo/foo", "/foo", ""},
+		{"rewrite /api/", fixture.Mapping("m", "/podinfo/", "a", fixture.Rewrite("/api/")), "http://h/podinfo/foo", "/api/foo", ""},
+		{"rewrite \"\" keeps the path", fixture.Mapping("m", "/podinfo/", "a", fixture.Rewrite("")), "http://h/podinfo/foo", "/podinfo/foo", ""},
+		{"a prefix without slash leaves a double slash", fixture.Mapping("m", "/podinfo", "a"), "http://h/podinfo/foo", "//foo", ""},
+		{"encoding is kept", fixture.Mapping("m", "/p/", "a"), "http://h/p/a%2Fb", "/a%2Fb", ""},
+		{"case-insensitive prefix: the matched bytes go", fixture.Mapping("m", "/p/", "a", fixture.Spec(func(s *ambv3.MappingSpec) { s.CaseSensitive = ptr(false) })), "http://h/P/x", "/x", ""},
+		{"a regex match is replaced whole", fixture.Mapping("m", "/items/[0-9]+", "a", fixture.PrefixRegex(), fixture.Rewrite("/item")), "http://h/items/42", "/item", ""},
+		{"regex_rewrite turns rewrite off", fixture.Mapping("m", "/p/", "a", fixture.Spec(func(s *ambv3.MappingSpec) {
 			s.RegexRewrite = &ambv3.RegexMap{Pattern: "/p/(.*)", Substitution: "/\\1"}
 		})), "http://h/p/x", "/p/x", ""},
-		{"host_rewrite", mapping("m", "/", "a", hostRewrite("podinfo.test.svc.cluster.local")), "http://h/", "/", "podinfo.test.svc.cluster.local"},
+		{"host_rewrite", fixture.Mapping("m", "/", "a", fixture.HostRewrite("podinfo.test.svc.cluster.local")), "http://h/", "/", "podinfo.test.svc.cluster.local"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			tbl, _ := Build(Input{Mappings: []*ambv3.Mapping{tc.mapping}})
@@ -279,9 +281,9 @@ func TestTimeout(t *testing.T) {
 		m    *ambv3.Mapping
 		want time.Duration
 	}{
-		{mapping("m", "/", "a"), 3 * time.Second},
-		{mapping("m", "/", "a", timeoutMS(100)), 100 * time.Millisecond},
-		{mapping("m", "/", "a", timeoutMS(0)), 0},
+		{fixture.Mapping("m", "/", "a"), 3 * time.Second},
+		{fixture.Mapping("m", "/", "a", fixture.TimeoutMS(100)), 100 * time.Millisecond},
+		{fixture.Mapping("m", "/", "a", fixture.TimeoutMS(0)), 0},
 	} {
 		tbl, _ := Build(Input{Mappings: []*ambv3.Mapping{tc.m}})
 		target, _ := tbl.Route(httptest.NewRequest("GET", "http://h/", nil), 0)
@@ -299,7 +301,7 @@ func TestResolve(t *testing.T) {
 	wrongPort := sliceObj("wrong-port", "podinfo", 2, endpoint{addr: "10.0.8.8"})
 	wrongPort.Ports[0].Name = ptr("metrics")
 	in := Input{
-		Mappings: []*ambv3.Mapping{mapping("m", "/", "podinfo")},
+		Mappings: []*ambv3.Mapping{fixture.Mapping("m", "/", "podinfo")},
 		Services: []*corev1.Service{svc},
 		Slices: []*discoveryv1.EndpointSlice{
 			sliceObj("a", "podinfo", 8080,
@@ -334,7 +336,7 @@ func TestProblems(t *testing.T) {
 		routesFor string // the URL, when not http://example.com/x
 	}{{
 		name: "unsupported fields are reported and ignored",
-		in: Input{Mappings: []*ambv3.Mapping{mapping("m", "/", "a", spec(func(s *ambv3.MappingSpec) {
+		in: Input{Mappings: []*ambv3.Mapping{fixture.Mapping("m", "/", "a", fixture.Spec(func(s *ambv3.MappingSpec) {
 			s.CORS = &ambv3.CORS{Origins: []string{"*"}}
 			s.RetryPolicy = &ambv3.RetryPolicy{RetryOn: "5xx"}
 			s.BypassAuth = ptr(false) // Emissary's default: nothing to report
@@ -348,12 +350,12 @@ func TestProblems(t *testing.T) {
 	}, {
 		name: "shadow and host_redirect Mappings are not routed",
 		in: Input{Mappings: []*ambv3.Mapping{
-			mapping("shadow", "/x", "a", spec(func(s *ambv3.MappingSpec) { s.Shadow = ptr(true) })),
-			mapping("redirect", "/x", "a", headers("x", "1"), spec(func(s *ambv3.MappingSpec) {
+			fixture.Mapping("shadow", "/x", "a", fixture.Spec(func(s *ambv3.MappingSpec) { s.Shadow = ptr(true) })),
+			fixture.Mapping("redirect", "/x", "a", fixture.Headers("x", "1"), fixture.Spec(func(s *ambv3.MappingSpec) {
 				s.HostRedirect = ptr(true)
 				s.PathRedirect = "/y"
 			})),
-			mapping("plain", "/", "a"),
+			fixture.Mapping("plain", "/", "a"),
 		}},
 		want: []want{
 			{"test/redirect", "", "host_redirect", "answer with a redirect"},
@@ -363,8 +365,8 @@ func TestProblems(t *testing.T) {
 	}, {
 		name: "a Mapping after a host_redirect Mapping in its group is rejected",
 		in: Input{Mappings: []*ambv3.Mapping{
-			mapping("a-redirect", "/x", "a", spec(func(s *ambv3.MappingSpec) { s.HostRedirect = ptr(true) })),
-			mapping("b", "/x", "a"),
+			fixture.Mapping("a-redirect", "/x", "a", fixture.Spec(func(s *ambv3.MappingSpec) { s.HostRedirect = ptr(true) })),
+			fixture.Mapping("b", "/x", "a"),
 		}},
 		want: []want{
 			{"test/a-redirect", "", "host_redirect", "answer with a redirect"},
@@ -373,8 +375,8 @@ func TestProblems(t *testing.T) {
 	}, {
 		name: "a group over 100 routes nothing",
 		in: Input{Mappings: []*ambv3.Mapping{
-			mapping("a", "/", "a", weight(60)),
-			mapping("b", "/", "a", weight(50)),
+			fixture.Mapping("a", "/", "a", fixture.Weight(60)),
+			fixture.Mapping("b", "/", "a", fixture.Weight(50)),
 		}},
 		want: []want{
 			{"test/a", "", "weight", "the weights add up to 110, more than 100; Emissary rejects the group"},
@@ -383,8 +385,8 @@ func TestProblems(t *testing.T) {
 	}, {
 		name: "mismatched core fields: Emissary rejects the later Mapping",
 		in: Input{Mappings: []*ambv3.Mapping{
-			mapping("a", "/", "a"),
-			mapping("b", "/", "a", weight(50), spec(func(s *ambv3.MappingSpec) { s.PrefixExact = ptr(false) })),
+			fixture.Mapping("a", "/", "a"),
+			fixture.Mapping("b", "/", "a", fixture.Weight(50), fixture.Spec(func(s *ambv3.MappingSpec) { s.PrefixExact = ptr(false) })),
 		}},
 		want: []want{
 			{"test/b", "", "", "Emissary rejects the Mapping from the group of test/a: mismatched prefix_exact: false != -unset-"},
@@ -393,13 +395,13 @@ func TestProblems(t *testing.T) {
 	}, {
 		name: "an invalid load_balancer rejects the Mapping; a supported one is fine",
 		in: Input{Mappings: []*ambv3.Mapping{
-			mapping("a", "/x", "a", spec(func(s *ambv3.MappingSpec) {
+			fixture.Mapping("a", "/x", "a", fixture.Spec(func(s *ambv3.MappingSpec) {
 				s.LoadBalancer = &ambv3.LoadBalancer{Policy: "round_robin", Header: "x"}
 			})),
-			mapping("b", "/", "a", spec(func(s *ambv3.MappingSpec) {
+			fixture.Mapping("b", "/", "a", fixture.Spec(func(s *ambv3.MappingSpec) {
 				s.LoadBalancer = &ambv3.LoadBalancer{Policy: "round_robin"}
 			})),
-			mapping("c", "/y", "a", spec(func(s *ambv3.MappingSpec) {
+			fixture.Mapping("c", "/y", "a", fixture.Spec(func(s *ambv3.MappingSpec) {
 				s.LoadBalancer = &ambv3.LoadBalancer{Policy: "ring_hash", Header: "x"}
 			})),
 		}},
@@ -411,16 +413,16 @@ func TestProblems(t *testing.T) {
 	}, {
 		name: "an exact host with * is rejected",
 		in: Input{Mappings: []*ambv3.Mapping{
-			mapping("a", "/x", "a", headers(":authority", "*.example.com")),
-			mapping("b", "/", "a"),
+			fixture.Mapping("a", "/x", "a", fixture.Headers(":authority", "*.example.com")),
+			fixture.Mapping("b", "/", "a"),
 		}},
 		want:   []want{{"test/a", "", "", "Emissary rejects the Mapping: :authority exact-match \"*.example.com\" contains *"}},
 		routes: "test/b",
 	}, {
 		name: "invalid regexes leave the Mapping out",
 		in: Input{Mappings: []*ambv3.Mapping{
-			mapping("a", "/x(", "a", prefixRegex()),
-			mapping("b", "/x", "a", regexHeaders("x", "(")),
+			fixture.Mapping("a", "/x(", "a", fixture.PrefixRegex()),
+			fixture.Mapping("b", "/x", "a", fixture.RegexHeaders("x", "(")),
 		}},
 		want: []want{
 			{"test/a", "", "prefix", "not a valid RE2 regex"},
@@ -429,9 +431,9 @@ func TestProblems(t *testing.T) {
 	}, {
 		name: "services the edge cannot resolve answer 503",
 		in: Input{Mappings: []*ambv3.Mapping{
-			mapping("missing", "/m", "nope"),
-			mapping("port", "/p", "a", spec(func(s *ambv3.MappingSpec) { s.Service = "a:81" })),
-			mapping("ip", "/i", "a", spec(func(s *ambv3.MappingSpec) { s.Service = "10.0.0.1:80" })),
+			fixture.Mapping("missing", "/m", "nope"),
+			fixture.Mapping("port", "/p", "a", fixture.Spec(func(s *ambv3.MappingSpec) { s.Service = "a:81" })),
+			fixture.Mapping("ip", "/i", "a", fixture.Spec(func(s *ambv3.MappingSpec) { s.Service = "10.0.0.1:80" })),
 		}},
 		want: []want{
 			{"test/ip", "", "service", "not a Kubernetes Service"},
@@ -442,18 +444,18 @@ func TestProblems(t *testing.T) {
 	}, {
 		name: "without Hosts, a Mapping without hostname is not served",
 		in: Input{Mappings: []*ambv3.Mapping{
-			mapping("a", "/", "a", hostname("")),
+			fixture.Mapping("a", "/", "a", fixture.Hostname("")),
 		}},
 		want: []want{{"test/a", "", "", "the installation has no Host, and Emissary's default Host"}},
 	}, {
 		name: "Hosts: TLS without its Secret, a duplicate hostname, another installation",
 		in: Input{
-			Mappings: []*ambv3.Mapping{mapping("a", "/", "a")},
+			Mappings: []*ambv3.Mapping{fixture.Mapping("a", "/", "a")},
 			Hosts: []*ambv3.Host{
 				{ObjectMeta: metav1.ObjectMeta{Namespace: "test", Name: "tls"}, Spec: &ambv3.HostSpec{Hostname: "*", TLSSecret: &corev1.SecretReference{Name: "cert"}}},
-				hostObj("z-same", "*", nil),
+				fixture.Host("z-same", "*", nil),
 				func() *ambv3.Host {
-					h := hostObj("other", "*", nil)
+					h := fixture.Host("other", "*", nil)
 					h.Spec.AmbassadorID = []string{"other"}
 					h.Spec.TLSSecret = &corev1.SecretReference{Name: "cert"}
 					return h
@@ -469,8 +471,8 @@ func TestProblems(t *testing.T) {
 		name: "Mappings of other installations are ignored",
 		in: Input{
 			Mappings: []*ambv3.Mapping{
-				mapping("other", "/", "a", ambassadorID("other"), spec(func(s *ambv3.MappingSpec) { s.CORS = &ambv3.CORS{} })),
-				mapping("automatic", "/x", "a", ambassadorID("_automatic_")),
+				fixture.Mapping("other", "/", "a", fixture.AmbassadorID("other"), fixture.Spec(func(s *ambv3.MappingSpec) { s.CORS = &ambv3.CORS{} })),
+				fixture.Mapping("automatic", "/x", "a", fixture.AmbassadorID("_automatic_")),
 			},
 		},
 		routes: "test/automatic",
@@ -479,8 +481,8 @@ func TestProblems(t *testing.T) {
 		in: Input{
 			AmbassadorID: []string{"east"},
 			Mappings: []*ambv3.Mapping{
-				mapping("default", "/", "a"),
-				mapping("east", "/x", "a", ambassadorID("west", "east")),
+				fixture.Mapping("default", "/", "a"),
+				fixture.Mapping("east", "/x", "a", fixture.AmbassadorID("west", "east")),
 			},
 		},
 		routes: "test/east",
@@ -526,19 +528,19 @@ func problemList(ps []Problem) string {
 // (ir/irhost.py, matches_httpgroup).
 func TestHostAssociation(t *testing.T) {
 	hosts := []*ambv3.Host{
-		hostObj("foo", "foo.example.com", map[string]string{"host": "foo"}),
-		hostObj("bar", "bar.example.com", nil),
+		fixture.Host("foo", "foo.example.com", map[string]string{"host": "foo"}),
+		fixture.Host("bar", "bar.example.com", nil),
 	}
 	mappings := []*ambv3.Mapping{
 		// Labels only: served by foo-host.
-		mapping("labelled", "/labelled/", "a", hostname(""), labels("host", "foo")),
+		fixture.Mapping("labelled", "/labelled/", "a", fixture.Hostname(""), fixture.Labels("host", "foo")),
 		// A hostname matching foo, without the labels: foo-host has a
 		// selector, so both must match.
-		mapping("foo-unlabelled", "/foo-unlabelled/", "a", hostname("foo.example.com")),
+		fixture.Mapping("foo-unlabelled", "/foo-unlabelled/", "a", fixture.Hostname("foo.example.com")),
 		// "*": bar-host (no selector) takes it by hostname alone.
-		mapping("star", "/star/", "a"),
+		fixture.Mapping("star", "/star/", "a"),
 		// No hostname, no labels: nowhere.
-		mapping("bare", "/bare/", "a", hostname("")),
+		fixture.Mapping("bare", "/bare/", "a", fixture.Hostname("")),
 	}
 	tbl, problems := Build(Input{Mappings: mappings, Hosts: hosts, Services: []*corev1.Service{serviceObj("a")}})
 	for _, tc := range []struct{ url, want string }{
@@ -570,7 +572,7 @@ func TestHostAssociation(t *testing.T) {
 // case_sensitive falls back to the group's.
 func TestGroupSettings(t *testing.T) {
 	addHeaders := func(kv ...string) func(*ambv3.Mapping) {
-		return spec(func(s *ambv3.MappingSpec) {
+		return fixture.Spec(func(s *ambv3.MappingSpec) {
 			h := map[string]ambv3.AddedHeader{}
 			for i := 0; i+1 < len(kv); i += 2 {
 				h[kv[i]] = ambv3.AddedHeader{Value: kv[i+1]}
@@ -579,11 +581,11 @@ func TestGroupSettings(t *testing.T) {
 		})
 	}
 	tbl, _ := Build(Input{
-		Hosts: []*ambv3.Host{hostObj("h", "*", map[string]string{"a": "1", "b": "2"})},
+		Hosts: []*ambv3.Host{fixture.Host("h", "*", map[string]string{"a": "1", "b": "2"})},
 		Mappings: []*ambv3.Mapping{
-			mapping("a", "/Case/", "a", weight(50), labels("a", "1"), addHeaders("x-a", "a", "x-both", "from-a"),
-				spec(func(s *ambv3.MappingSpec) { s.CaseSensitive = ptr(false) })),
-			mapping("b", "/Case/", "a", labels("b", "2"), addHeaders("x-both", "from-b")),
+			fixture.Mapping("a", "/Case/", "a", fixture.Weight(50), fixture.Labels("a", "1"), addHeaders("x-a", "a", "x-both", "from-a"),
+				fixture.Spec(func(s *ambv3.MappingSpec) { s.CaseSensitive = ptr(false) })),
+			fixture.Mapping("b", "/Case/", "a", fixture.Labels("b", "2"), addHeaders("x-both", "from-b")),
 		},
 	})
 	// Neither Mapping alone meets the selector; the group's merged
@@ -604,11 +606,11 @@ func TestGroupSettings(t *testing.T) {
 func TestDeterministic(t *testing.T) {
 	in := Input{
 		Mappings: []*ambv3.Mapping{
-			mapping("a", "/", "a"),
-			mapping("b", "/", "b", weight(30)),
-			mapping("c", "/", "c", weight(10)),
-			mapping("d", "/x/", "a", precedenceOf(2), spec(func(s *ambv3.MappingSpec) { s.CORS = &ambv3.CORS{} })),
-			mapping("e", "/x/", "a", headers("x", "1"), spec(func(s *ambv3.MappingSpec) { s.Docs = &ambv3.DocsInfo{Path: "/d"} })),
+			fixture.Mapping("a", "/", "a"),
+			fixture.Mapping("b", "/", "b", fixture.Weight(30)),
+			fixture.Mapping("c", "/", "c", fixture.Weight(10)),
+			fixture.Mapping("d", "/x/", "a", fixture.Precedence(2), fixture.Spec(func(s *ambv3.MappingSpec) { s.CORS = &ambv3.CORS{} })),
+			fixture.Mapping("e", "/x/", "a", fixture.Headers("x", "1"), fixture.Spec(func(s *ambv3.MappingSpec) { s.Docs = &ambv3.DocsInfo{Path: "/d"} })),
 		},
 		Services: []*corev1.Service{serviceObj("a"), serviceObj("b")},
 	}
@@ -651,9 +653,9 @@ func TestNilTable(t *testing.T) {
 // the edge routes 50, 25 and 25, in that order, and says so.
 func TestRoutesView(t *testing.T) {
 	in := Input{Mappings: []*ambv3.Mapping{
-		mapping("podinfo", "/podinfo/", "podinfo"),
-		mapping("podinfo-east", "/podinfo/", "podinfo-east", weight(50)),
-		mapping("podinfo-v2", "/podinfo/", "podinfo-v2"),
+		fixture.Mapping("podinfo", "/podinfo/", "podinfo"),
+		fixture.Mapping("podinfo-east", "/podinfo/", "podinfo-east", fixture.Weight(50)),
+		fixture.Mapping("podinfo-v2", "/podinfo/", "podinfo-v2"),
 	}}
 	tbl, _ := Build(in)
 	var got []string

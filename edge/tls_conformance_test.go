@@ -19,6 +19,7 @@ import (
 	discoveryv1 "k8s.io/api/discovery/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	"github.com/crossmap/crossmap/emissary/fixture"
 	"github.com/crossmap/crossmap/internal/pki"
 )
 
@@ -97,12 +98,12 @@ func TestTLSTermination(t *testing.T) {
 	expired := m.ca.issueAt(t, westIdentity, pki.Client, testNow.Add(-3*time.Hour), time.Hour)
 	stranger := m.otherCA.issue(t, westIdentity, pki.Client)
 
-	plain := hostObj("plain", "plain.example.com", nil) // requestPolicy Route
-	secure := hostObj("secure", "secure.example.com", nil)
+	plain := fixture.Host("plain", "plain.example.com", nil) // requestPolicy Route
+	secure := fixture.Host("secure", "secure.example.com", nil)
 	secure.Spec.RequestPolicy = nil // Emissary's default: Redirect
 	in := m.gatewayInput(t, m.gateway, plain, secure)
 	for _, name := range []string{"plain", "secure"} {
-		in.Mappings = append(in.Mappings, mapping(name, "/", name, hostname(name+".example.com")))
+		in.Mappings = append(in.Mappings, fixture.Mapping(name, "/", name, fixture.Hostname(name+".example.com")))
 		svc, es := startBackend(t, backendSpec{name: name})
 		in.Services, in.Slices = append(in.Services, svc), append(in.Slices, es...)
 	}
@@ -514,12 +515,12 @@ func TestTLSProblems(t *testing.T) {
 			}
 			// A Host for every other name, with TLS: a failed Host must
 			// not fall back to it.
-			fallback := hostObj("fallback", "*", nil)
+			fallback := fixture.Host("fallback", "*", nil)
 			fallback.Spec.TLSSecret = &corev1.SecretReference{Name: "fallback"}
 			tbl, problems := Build(Input{
 				Hosts:       []*ambv3.Host{tc.host, fallback},
 				TLSContexts: tc.contexts,
-				Secrets:     append([]*corev1.Secret{tlsSecretObj(testNamespace, "fallback", m.ca.issue(t, "fallback", pki.Server))}, tc.secrets...),
+				Secrets:     append([]*corev1.Secret{tlsSecretObj(fixture.Namespace, "fallback", m.ca.issue(t, "fallback", pki.Server))}, tc.secrets...),
 			})
 			if len(problems) != len(tc.want) {
 				t.Errorf("got %d problems, want %d:\n%s", len(problems), len(tc.want), problemList(problems))
@@ -581,10 +582,10 @@ func TestBuiltinProbes(t *testing.T) {
 		t.Errorf("before the first table: %d, want 503", w.Code)
 	}
 	tbl, _ := Build(Input{Mappings: []*ambv3.Mapping{
-		mapping("all", "/", "a"),
+		fixture.Mapping("all", "/", "a"),
 		// A longer prefix would shadow check_ready, as in Emissary; this
 		// one is shorter.
-		mapping("ambassador", "/ambassador/", "a"),
+		fixture.Mapping("ambassador", "/ambassador/", "a"),
 	}})
 	p.SetTable(tbl)
 	for _, tc := range []struct {

@@ -15,6 +15,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	"github.com/crossmap/crossmap/emissary/fixture"
 	"github.com/crossmap/crossmap/internal/pki"
 )
 
@@ -129,7 +130,7 @@ func gatewayHostObj() *ambv3.Host {
 // gatewayMappingObj routes the gateway hostname of Service test/podinfo to
 // it, as crossmap's export does.
 func gatewayMappingObj() *ambv3.Mapping {
-	m := mapping("podinfo-gateway", "/", "podinfo", hostname(podinfoGateway))
+	m := fixture.Mapping("podinfo-gateway", "/", "podinfo", fixture.Hostname(podinfoGateway))
 	m.Namespace = ctrlNamespace
 	m.Labels = gatewayLabels
 	m.Spec.Service = "podinfo.test:9898"
@@ -147,7 +148,7 @@ func originContextObj(sni string) *ambv3.TLSContext {
 // siblingMappingObj is the import side's Mapping to east, through the
 // mirror Service podinfo-east.
 func siblingMappingObj() *ambv3.Mapping {
-	return mapping("podinfo-east", "/podinfo/", "podinfo-east", hostRewrite(podinfoGateway), spec(func(s *ambv3.MappingSpec) {
+	return fixture.Mapping("podinfo-east", "/podinfo/", "podinfo-east", fixture.HostRewrite(podinfoGateway), fixture.Spec(func(s *ambv3.MappingSpec) {
 		s.TLS = originContext
 	}))
 }

@@ -11,6 +11,7 @@ import (
 
 	ambv3 "github.com/emissary-ingress/emissary/v3/pkg/api/getambassador.io/v3alpha1"
 
+	"github.com/crossmap/crossmap/emissary/fixture"
 	"github.com/crossmap/crossmap/internal/pki"
 )
 
@@ -163,7 +164,7 @@ func TestOriginTransportReuse(t *testing.T) {
 
 	send()
 	first := transport()
-	oin.Mappings = append(oin.Mappings, mapping("other", "/other/", "podinfo-east", spec(func(s *ambv3.MappingSpec) { s.TLS = originContext })))
+	oin.Mappings = append(oin.Mappings, fixture.Mapping("other", "/other/", "podinfo-east", fixture.Spec(func(s *ambv3.MappingSpec) { s.TLS = originContext })))
 	tbl, _ := Build(oin)
 	origin.SetTable(tbl)
 	send()

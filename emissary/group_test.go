@@ -8,16 +8,17 @@ import (
 	ambv3 "github.com/emissary-ingress/emissary/v3/pkg/api/getambassador.io/v3alpha1"
 
 	"github.com/crossmap/crossmap/emissary"
+	"github.com/crossmap/crossmap/emissary/fixture"
 )
 
 // TestGroupKeyMatchesEmissary checks that the group key hashes to the group
 // IDs Emissary's own tests expect.
 func TestGroupKeyMatchesEmissary(t *testing.T) {
-	fooHost := hostObj("foo-host", "foo.example.com", map[string]string{"host": "foo"})
-	barHost := hostObj("bar-host", "bar.example.com", map[string]string{"host": "bar"})
-	starFoo := hostObj("foo-host", "foo.example.com", map[string]string{"service": "star"})
-	starBar := hostObj("bar-host", "bar.example.com", map[string]string{"service": "star"})
-	noHostname := spec(func(s *ambv3.MappingSpec) { s.Hostname = "" })
+	fooHost := fixture.Host("foo-host", "foo.example.com", map[string]string{"host": "foo"})
+	barHost := fixture.Host("bar-host", "bar.example.com", map[string]string{"host": "bar"})
+	starFoo := fixture.Host("foo-host", "foo.example.com", map[string]string{"service": "star"})
+	starBar := fixture.Host("bar-host", "bar.example.com", map[string]string{"service": "star"})
+	noHostname := fixture.Spec(func(s *ambv3.MappingSpec) { s.Hostname = "" })
 
 	for _, tc := range []struct {
 		name    string
@@ -28,49 +29,49 @@ func TestGroupKeyMatchesEmissary(t *testing.T) {
 	}{{
 		name:    "plain prefix",
 		source:  "python/tests/unit/test_cache.py, check_group (Mapping prefix /foo/, group 3644d75e…)",
-		mapping: mapping("mapping1", "/foo/", "service1", noHostname),
+		mapping: fixture.Mapping("mapping1", "/foo/", "service1", noHostname),
 		want:    "3644d75eb336f323bec43e48d4cfd8a950157607",
 	}, {
 		name:    "mappingSelector labels join the key when there is no hostname",
 		source:  "python/tests/unit/testdata/canary_groups/mapping_selector_{in,out}.yaml",
 		hosts:   []*ambv3.Host{fooHost, barHost},
-		mapping: mapping("star-backend-foo", "/test/", "star", noHostname, labels("host", "foo")),
+		mapping: fixture.Mapping("star-backend-foo", "/test/", "star", noHostname, fixture.Labels("host", "foo")),
 		want:    "3d04d59d417131b3e4b017d21216c109eda6ab65",
 	}, {
 		name:    "mappingSelector labels, other Host",
 		source:  "python/tests/unit/testdata/canary_groups/mapping_selector_{in,out}.yaml",
 		hosts:   []*ambv3.Host{fooHost, barHost},
-		mapping: mapping("star-backend-bar", "/test/", "star", noHostname, labels("host", "bar")),
+		mapping: fixture.Mapping("star-backend-bar", "/test/", "star", noHostname, fixture.Labels("host", "bar")),
 		want:    "22b4856cf2489452367a139b4d5dd7f5112e400b",
 	}, {
 		name:    "irrelevant labels do not count",
 		source:  "python/tests/unit/testdata/canary_groups/mapping_selector_irrelevant_labels_{in,out}.yaml",
 		hosts:   []*ambv3.Host{fooHost},
-		mapping: mapping("star-test-backend-foo", "/test/", "star-test", noHostname, weight(10), labels("host", "foo", "irrelevant-label", "2")),
+		mapping: fixture.Mapping("star-test-backend-foo", "/test/", "star-test", noHostname, fixture.Weight(10), fixture.Labels("host", "foo", "irrelevant-label", "2")),
 		want:    "3d04d59d417131b3e4b017d21216c109eda6ab65",
 	}, {
 		name:    "hostname replaces the labels",
 		source:  "python/tests/unit/testdata/canary_groups/mapping_selector_and_hostname_{in,out}.yaml",
 		hosts:   []*ambv3.Host{fooHost, barHost},
-		mapping: mapping("star-backend-foo", "/test/", "star", hostname("foo.example.com"), labels("host", "foo")),
+		mapping: fixture.Mapping("star-backend-foo", "/test/", "star", fixture.Hostname("foo.example.com"), fixture.Labels("host", "foo")),
 		want:    "1a5a176cc92a69ab669ac332644324fe7813e889",
 	}, {
 		name:    "deprecated host",
 		source:  "python/tests/unit/testdata/canary_groups/mapping_selector_and_host_{in,out}.yaml",
 		hosts:   []*ambv3.Host{fooHost, barHost},
-		mapping: mapping("star-backend-bar", "/test/", "star", noHostname, spec(func(s *ambv3.MappingSpec) { s.DeprecatedHost = "bar.example.com" }), labels("host", "bar")),
+		mapping: fixture.Mapping("star-backend-bar", "/test/", "star", noHostname, fixture.Spec(func(s *ambv3.MappingSpec) { s.DeprecatedHost = "bar.example.com" }), fixture.Labels("host", "bar")),
 		want:    "71cf9a8de7cec920d057da6ae1a1d304dc599a05",
 	}, {
 		name:    "exact :authority header",
 		source:  "python/tests/unit/testdata/canary_groups/mapping_selector_and_authority_{in,out}.yaml",
 		hosts:   []*ambv3.Host{fooHost, barHost},
-		mapping: mapping("star-backend-foo", "/test/", "star", noHostname, headers(":authority", "foo.example.com"), labels("host", "foo")),
+		mapping: fixture.Mapping("star-backend-foo", "/test/", "star", noHostname, fixture.Headers(":authority", "foo.example.com"), fixture.Labels("host", "foo")),
 		want:    "1a5a176cc92a69ab669ac332644324fe7813e889",
 	}, {
 		name:    "selected by two Hosts",
 		source:  "python/tests/unit/testdata/canary_groups/mapping_selector_to_multiple_hosts_{in,out}.yaml",
 		hosts:   []*ambv3.Host{starBar, starFoo},
-		mapping: mapping("star-backend", "/test/", "star", noHostname, labels("service", "star")),
+		mapping: fixture.Mapping("star-backend", "/test/", "star", noHostname, fixture.Labels("service", "star")),
 		want:    "75dd21c08e54514a335bf2d46a0ece5cbf738b0d",
 	}} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -7,8 +7,10 @@ import (
 	"testing"
 
 	ambv3 "github.com/emissary-ingress/emissary/v3/pkg/api/getambassador.io/v3alpha1"
+	"k8s.io/utils/ptr"
 
 	"github.com/crossmap/crossmap/emissary"
+	"github.com/crossmap/crossmap/emissary/fixture"
 )
 
 // member finds the group and member of Mapping test/name.
@@ -33,8 +35,8 @@ func member(groups []*emissary.Group, name string) (*emissary.Group, *emissary.M
 // exact :authority header, and keyed on the ambassador_id list; the edge
 // was right. After: one GroupKey, Emissary's.
 func TestGroupsWhereTheCopiesDiffered(t *testing.T) {
-	selectFoo := hostObj("foo-host", "*.example.com", map[string]string{"host": "foo"})
-	noHostname := spec(func(s *ambv3.MappingSpec) { s.Hostname = "" })
+	selectFoo := fixture.Host("foo-host", "*.example.com", map[string]string{"host": "foo"})
+	noHostname := fixture.Spec(func(s *ambv3.MappingSpec) { s.Hostname = "" })
 	for _, tc := range []struct {
 		name  string
 		a, b  *ambv3.Mapping
@@ -45,46 +47,46 @@ func TestGroupsWhereTheCopiesDiffered(t *testing.T) {
 		why  string
 	}{{
 		name: "no method and method GET",
-		a:    mapping("a", "/p/", "a"),
-		b:    mapping("b", "/p/", "b", method("GET")),
+		a:    fixture.Mapping("a", "/p/", "a"),
+		b:    fixture.Mapping("b", "/p/", "b", fixture.Method("GET")),
 		want: "apart",
 		why:  "a method becomes a :method header (IRHTTPMapping.__init__), and headers are in _group_id",
 	}, {
 		name: "method_regex",
-		a:    mapping("a", "/p/", "a", method("GET")),
-		b:    mapping("b", "/p/", "b", method("GET"), spec(func(s *ambv3.MappingSpec) { s.MethodRegex = ptr(true) })),
+		a:    fixture.Mapping("a", "/p/", "a", fixture.Method("GET")),
+		b:    fixture.Mapping("b", "/p/", "b", fixture.Method("GET"), fixture.Spec(func(s *ambv3.MappingSpec) { s.MethodRegex = ptr.To(true) })),
 		want: "rejected",
 		why:  "_group_id has the :method header's name and value only; the regex flag is in headers, a CoreMappingKey",
 	}, {
 		name: "regex_headers and headers with one value",
-		a:    mapping("a", "/p/", "a", headers("x-canary", "yes")),
-		b:    mapping("b", "/p/", "b", regexHeaders("x-canary", "yes")),
+		a:    fixture.Mapping("a", "/p/", "a", fixture.Headers("x-canary", "yes")),
+		b:    fixture.Mapping("b", "/p/", "b", fixture.RegexHeaders("x-canary", "yes")),
 		want: "rejected",
 		why:  "the same name and value in _group_id; headers (a CoreMappingKey) differ in the regex flag",
 	}, {
 		name: "deprecated host and hostname",
-		a:    mapping("a", "/p/", "a", hostname("foo.example.com")),
-		b:    mapping("b", "/p/", "b", noHostname, spec(func(s *ambv3.MappingSpec) { s.DeprecatedHost = "foo.example.com" })),
+		a:    fixture.Mapping("a", "/p/", "a", fixture.Hostname("foo.example.com")),
+		b:    fixture.Mapping("b", "/p/", "b", noHostname, fixture.Spec(func(s *ambv3.MappingSpec) { s.DeprecatedHost = "foo.example.com" })),
 		want: "together",
 		why:  "host and hostname both become the :authority header",
 	}, {
 		name:  "host_regex: the selector labels count",
-		a:     mapping("a", "/p/", "a", noHostname, hostRegex("^foo.*"), labels("host", "foo")),
-		b:     mapping("b", "/p/", "b", noHostname, hostRegex("^foo.*")),
+		a:     fixture.Mapping("a", "/p/", "a", noHostname, fixture.HostRegex("^foo.*"), fixture.Labels("host", "foo")),
+		b:     fixture.Mapping("b", "/p/", "b", noHostname, fixture.HostRegex("^foo.*")),
 		hosts: []*ambv3.Host{selectFoo},
 		want:  "apart",
 		why:   "a regex host leaves self.host unset, so the matchLabels of the Hosts that select a join its ID",
 	}, {
 		name:  "exact :authority header: the selector labels do not count",
-		a:     mapping("a", "/p/", "a", noHostname, headers(":authority", "foo.example.com"), labels("host", "foo")),
-		b:     mapping("b", "/p/", "b", noHostname, headers(":authority", "foo.example.com")),
+		a:     fixture.Mapping("a", "/p/", "a", noHostname, fixture.Headers(":authority", "foo.example.com"), fixture.Labels("host", "foo")),
+		b:     fixture.Mapping("b", "/p/", "b", noHostname, fixture.Headers(":authority", "foo.example.com")),
 		hosts: []*ambv3.Host{selectFoo},
 		want:  "together",
 		why:   "an exact :authority header is the Mapping's host, and only Mappings without one add labels",
 	}, {
 		name: "ambassador_id lists",
-		a:    mapping("a", "/p/", "a"),
-		b:    mapping("b", "/p/", "b", ambassadorID("default", "blue")),
+		a:    fixture.Mapping("a", "/p/", "a"),
+		b:    fixture.Mapping("b", "/p/", "b", fixture.AmbassadorID("default", "blue")),
 		want: "together",
 		why:  "the installation sees both; the ambassador_id is not in _group_id",
 	}} {
@@ -117,9 +119,9 @@ func TestGroupsWhereTheCopiesDiffered(t *testing.T) {
 // (normalize_weights_in_mappings).
 func TestGroupsShares(t *testing.T) {
 	groups, rejected := emissary.Groups(emissary.Input{Mappings: []*ambv3.Mapping{
-		mapping("podinfo", "/podinfo/", "podinfo"),
-		mapping("podinfo-east", "/podinfo/", "podinfo-east", weight(50)),
-		mapping("podinfo-v2", "/podinfo/", "podinfo-v2"),
+		fixture.Mapping("podinfo", "/podinfo/", "podinfo"),
+		fixture.Mapping("podinfo-east", "/podinfo/", "podinfo-east", fixture.Weight(50)),
+		fixture.Mapping("podinfo-v2", "/podinfo/", "podinfo-v2"),
 	}})
 	if len(rejected) > 0 {
 		t.Fatalf("rejected: %v", rejected)
@@ -144,11 +146,11 @@ func TestGroupsShares(t *testing.T) {
 // rejects for its weights has no shares.
 func TestGroupsRouteOrder(t *testing.T) {
 	groups, _ := emissary.Groups(emissary.Input{Mappings: []*ambv3.Mapping{
-		mapping("root", "/", "a"),
-		mapping("long", "/podinfo/api/", "a"),
-		mapping("prec", "/", "a", precedenceOf(1), headers("x", "1")),
-		mapping("over-a", "/over/", "a", weight(60)),
-		mapping("over-b", "/over/", "b", weight(50)),
+		fixture.Mapping("root", "/", "a"),
+		fixture.Mapping("long", "/podinfo/api/", "a"),
+		fixture.Mapping("prec", "/", "a", fixture.Precedence(1), fixture.Headers("x", "1")),
+		fixture.Mapping("over-a", "/over/", "a", fixture.Weight(60)),
+		fixture.Mapping("over-b", "/over/", "b", fixture.Weight(50)),
 	}})
 	var order []string
 	for _, g := range groups {

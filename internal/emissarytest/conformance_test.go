@@ -20,6 +20,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/crossmap/crossmap/edge"
+	"github.com/crossmap/crossmap/emissary/fixture"
 	"github.com/crossmap/crossmap/ingress"
 	crossmapv1 "github.com/crossmap/crossmap/internal/api/v1alpha1"
 	"github.com/crossmap/crossmap/internal/controller"
@@ -155,8 +156,8 @@ func scenarios() []scenario {
 				m.Labels = map[string]string{"team": "blue"}
 			},
 			hosts: []*ambv3.Host{
-				host("podinfo", "podinfo.example.com", map[string]string{"team": "blue"}),
-				host("other", "other.example.com", map[string]string{"team": "green"}),
+				fixture.Host("podinfo", "podinfo.example.com", map[string]string{"team": "blue"}),
+				fixture.Host("other", "other.example.com", map[string]string{"team": "green"}),
 			},
 			others: []*ambv3.Mapping{with(mappertest.Mapping(ns, "green", "/green/", "green.test:9898"),
 				func(m *ambv3.Mapping) { m.Spec.Hostname, m.Labels = "", map[string]string{"team": "green"} })},
@@ -205,18 +206,6 @@ func canary(weight int) *ambv3.Mapping {
 func with(m *ambv3.Mapping, f func(*ambv3.Mapping)) *ambv3.Mapping {
 	f(m)
 	return m
-}
-
-func host(name, hostname string, selector map[string]string) *ambv3.Host {
-	return &ambv3.Host{
-		TypeMeta:   metav1.TypeMeta{APIVersion: ambv3.GroupVersion.String(), Kind: "Host"},
-		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name},
-		Spec: &ambv3.HostSpec{
-			Hostname:        hostname,
-			MappingSelector: &metav1.LabelSelector{MatchLabels: selector},
-			RequestPolicy:   &ambv3.RequestPolicy{Insecure: ambv3.InsecureRequestPolicy{Action: "Route"}},
-		},
-	}
 }
 
 // service is a Service ns/name with port 9898 and one endpoint, ready or
