@@ -103,6 +103,44 @@ func BenchmarkDiffSteadyState(b *testing.B) {
 // (split to east, weighted failover, a dev route, a TrafficSplit), in a
 // cluster that already holds what crossmap wrote for them.
 func BenchmarkRoutes(b *testing.B) {
+	s, _ := routeCluster(b)
+	b.ReportAllocs()
+	for b.Loop() {
+		mapper.Routes(s)
+	}
+}
+
+// BenchmarkRoutesHeld is the same cluster with every annotation broken
+// (east=50%): each route is held and keeps what crossmap wrote for it,
+// with health applied (RouteTranslation.HeldRoute), as a reconcile of the
+// route role computes it.
+func BenchmarkRoutesHeld(b *testing.B) {
+	s, written := routeCluster(b)
+	for i, m := range s.Mappings {
+		if m.Labels[crossmapv1.LabelManagedBy] == crossmapv1.ManagedBy {
+			continue
+		}
+		m = m.DeepCopy()
+		m.Annotations[ingress.AnnotationSplit] = "east=50%"
+		s.Mappings[i] = m
+	}
+	if held := mapper.Routes(s); len(held) != len(written) || !held[0].Held {
+		b.Fatalf("Routes returned %d routes (want %d), the first held=%v", len(held), len(written), held[0].Held)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		t := mapper.TranslateRoutes(s)
+		for _, r := range t.Routes {
+			t.HeldRoute(written[r.Source])
+		}
+	}
+}
+
+// routeCluster is the cluster of BenchmarkRoutes: 100 annotated Mappings
+// and their Services, east and dev-alice linked and exporting them, and
+// what crossmap wrote for each Mapping (also returned, by source).
+func routeCluster(b *testing.B) (mapper.RouteSnapshot, map[mapper.ObjectRef][]mapper.Object) {
+	b.Helper()
 	const n = 100
 	s := mapper.RouteSnapshot{
 		DevHeader:           "x-crossmap-cluster",
@@ -144,18 +182,17 @@ func BenchmarkRoutes(b *testing.B) {
 	}
 	// Steady state: the siblings written before are in the cluster, and in
 	// the user's Emissary groups.
+	written := map[mapper.ObjectRef][]mapper.Object{}
 	for _, r := range routes {
 		if len(r.Problems) > 0 {
 			b.Fatalf("route %s: %v", r.Source.Name, r.Problems)
 		}
+		written[r.Source] = r.Objects
 		for _, o := range r.Objects {
 			if m, ok := o.(*ambv3.Mapping); ok {
 				s.Mappings = append(s.Mappings, m)
 			}
 		}
 	}
-	b.ReportAllocs()
-	for b.Loop() {
-		mapper.Routes(s)
-	}
+	return s, written
 }

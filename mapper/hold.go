@@ -148,12 +148,13 @@ func withRouteConfig[T Object](obj T, cfg string) T {
 // HeldRoute applies health to the objects generated before for a route
 // that is now held by bad input (Route.Held): their last valid
 // configuration, read back from them, gets the weights health calls for
-// now, exactly as Routes computes them for a valid route. It returns the
-// objects to keep, the backends for the status API and the policy.
-// Objects whose weights do not change are returned as given; generated
-// (read from the cluster) is only read. Objects that carry no
-// configuration (written by an older crossmap) are kept as they are.
-func HeldRoute(s RouteSnapshot, generated []Object) ([]Object, []RouteBackend, string) {
+// now, exactly as Routes computes them for a valid route, from the same
+// index of the snapshot. It returns the objects to keep, the backends for
+// the status API and the policy. Objects whose weights do not change are
+// returned as given; generated (read from the cluster) is only read.
+// Objects that carry no configuration (written by an older crossmap) are
+// kept as they are.
+func (t *RouteTranslation) HeldRoute(generated []Object) ([]Object, []RouteBackend, string) {
 	var (
 		cfg   RouteConfig
 		found bool
@@ -167,7 +168,7 @@ func HeldRoute(s RouteSnapshot, generated []Object) ([]Object, []RouteBackend, s
 	if !found {
 		return generated, nil, ""
 	}
-	ix := newRouteIndex(s)
+	ix := t.ix
 	localHealthy := ix.ready[cfg.Local] > 0
 	remotes := make([]Backend, 0, len(cfg.Split))
 	backends := make([]RouteBackend, 0, len(cfg.Split)+1)

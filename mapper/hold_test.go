@@ -127,7 +127,7 @@ func TestHeldRouteAppliesHealth(t *testing.T) {
 			if !held.Held {
 				t.Fatalf("%s: the route with %q is not held", name, "east=50%")
 			}
-			got, backends, policy := mapper.HeldRoute(snap, written.Objects)
+			got, backends, policy := mapper.TranslateRoutes(snap).HeldRoute(written.Objects)
 			if g, w := hashes(got), hashes(want.Objects); !maps.Equal(g, w) {
 				t.Errorf("%s, gateway alive=%v: held route hashes %v, want those of the valid route %v", name, alive, g, w)
 			}
@@ -144,7 +144,7 @@ func TestHeldRouteAppliesHealth(t *testing.T) {
 				}
 			}
 			// Weights that stand are not rendered again.
-			same, _, _ := mapper.HeldRoute(snap, want.Objects)
+			same, _, _ := mapper.TranslateRoutes(snap).HeldRoute(want.Objects)
 			for i := range same {
 				if same[i] != want.Objects[i] {
 					t.Errorf("%s: %s rendered again though its weights stand", name, mapper.KeyOf(same[i]))
@@ -166,7 +166,7 @@ func TestHeldRouteWithoutConfig(t *testing.T) {
 	for i := range snap.Links {
 		snap.Links[i].GatewayAlive = false
 	}
-	got, backends, _ := mapper.HeldRoute(snap, rt.Objects)
+	got, backends, _ := mapper.TranslateRoutes(snap).HeldRoute(rt.Objects)
 	if len(got) != len(rt.Objects) || backends != nil {
 		t.Fatalf("got %d objects and backends %v", len(got), backends)
 	}

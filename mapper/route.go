@@ -191,9 +191,32 @@ func RouteSelector() map[string]string {
 
 // Routes translates every annotated Mapping into its sibling Mappings (one
 // per remote backend of the split), dev routes and, when asked, a
-// TrafficSplit.
+// TrafficSplit. A caller that keeps held routes (Route.Held) uses
+// TranslateRoutes instead.
 func Routes(s RouteSnapshot) []Route {
+	return TranslateRoutes(s).Routes
+}
+
+// RouteTranslation is the route translation of one snapshot: the Routes of
+// its annotated Mappings, and what each held one keeps (HeldRoute). Both
+// read one index of the snapshot (its Services, ready endpoints, Links and
+// Emissary groups), built once by TranslateRoutes.
+type RouteTranslation struct {
+	Routes []Route
+
+	ix *routeIndex
+}
+
+// TranslateRoutes translates s as Routes does, and keeps the snapshot's
+// index for HeldRoute.
+func TranslateRoutes(s RouteSnapshot) *RouteTranslation {
 	ix := newRouteIndex(s)
+	return &RouteTranslation{Routes: ix.routes(), ix: ix}
+}
+
+// routes translates every annotated Mapping of the index's snapshot.
+func (ix *routeIndex) routes() []Route {
+	s := ix.s
 	var out []Route
 	sources := slices.Clone(s.Mappings)
 	slices.SortFunc(sources, compareObjects)

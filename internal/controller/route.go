@@ -161,22 +161,22 @@ func (r *RouteReconciler) Reconcile(ctx context.Context, _ reconcile.Request) (r
 // (internal/emissarytest), which holds /status/routes against Emissary's
 // compiler, both build the status of routes here.
 func RouteViews(snap mapper.RouteSnapshot, owned []mapper.Object) ([]mapper.Route, []mapper.Object, []status.Route) {
-	routes := mapper.Routes(snap)
+	t := mapper.TranslateRoutes(snap)
 	var desired []mapper.Object
-	views := make([]status.Route, 0, len(routes))
-	for _, rt := range routes {
+	views := make([]status.Route, 0, len(t.Routes))
+	for _, rt := range t.Routes {
 		objs, backends, failover := rt.Objects, rt.Backends, rt.Failover
 		if rt.Held {
 			// Keep what was generated before: a bad annotation must not
 			// take traffic away from a working route. Its last valid
 			// configuration still follows health (issue 13).
-			objs, backends, failover = mapper.HeldRoute(snap, ownedBy(owned, rt.Source))
+			objs, backends, failover = t.HeldRoute(ownedBy(owned, rt.Source))
 		}
 		desired = append(desired, objs...)
 		views = append(views, status.Route{Namespace: rt.Source.Namespace, Name: rt.Source.Name, Failover: failover,
 			Held: rt.Held, HeldReason: rt.HeldReason, Backends: backends, Group: rt.Group})
 	}
-	return routes, desired, views
+	return t.Routes, desired, views
 }
 
 // splitList is the list crossmap reads its own TrafficSplits into. It is
