@@ -438,7 +438,8 @@ func statusRoutes(t *testing.T, sc scenario, c cluster, written []mapper.Object)
 		want = append(want, mapper.ReasonSharedGroup)
 	}
 	slices.Sort(reasons)
-	if slices.Sort(want); !slices.Equal(reasons, want) {
+	slices.Sort(want)
+	if !slices.Equal(reasons, want) {
 		t.Errorf("once crossmap's routes are written, the route role reports %v, want %v", reasons, want)
 	}
 
