@@ -22,8 +22,9 @@ import (
 // and the time: a restarted controller or a new leader reads it afresh,
 // finds it active or ended, and wakes up at its end (RequeueAfter) without
 // remembering anything. The drain goes the way of a dead gateway: the
-// import role marks the mirrors' gateway endpoints not ready, and the route
-// role gives the cluster's backends weight 0 (mapper.LinkHealth.Drained).
+// route role gives the cluster's backends weight 0 (mapper.LinkHealth.
+// Drained), and the import role marks the mirrors' gateway endpoints not
+// ready, drillMirrorDelay later.
 
 // Reasons of the Drill condition, and the Events of a drill's life.
 const (
@@ -36,18 +37,38 @@ const (
 	EventDrillStopped = "DrillStopped"
 )
 
+// drillMirrorDelay is how long after a drill's start its cluster's
+// mirrors are drained too. A dead gateway takes both the routes and the
+// mirrors' endpoints at once, and the requests an edge sends to the
+// cluster between the two writes fail. A drill is a rehearsal and can do
+// better: routes first, so that no request goes to an endpoint that is
+// not ready, then the mirrors, for in-cluster clients of them. The start
+// is recorded to the second, so the mirrors follow 1-2 s after --apply:
+// enough for an edge that reconfigures in about a second (Emissary).
+// At the end no such care is needed: the route role gives a backend its
+// weight back only once its mirror has ready endpoints again.
+const drillMirrorDelay = 2 * time.Second
+
 // drillFacts is what a Link's drill record means at one moment.
 type drillFacts struct {
 	// Spec is the record; nil when the Link has none.
 	Spec *crossmapv1.DrillSpec
-	// Active is true while it drains the cluster.
-	Active bool
+	// Active is true while it drains the cluster's routes; DrainMirrors
+	// while it drains its mirrors too (drillMirrorDelay).
+	Active, DrainMirrors bool
+	// MirrorsAt is when the mirrors are drained.
+	MirrorsAt time.Time
 }
 
 // readDrill reads the record d at now, to the nanosecond: the drain ends
 // exactly at until, not at the second a truncated clock would give.
 func readDrill(d *crossmapv1.DrillSpec, now time.Time) drillFacts {
-	return drillFacts{Spec: d, Active: d.ActiveAt(now)}
+	f := drillFacts{Spec: d, Active: d.ActiveAt(now)}
+	if f.Active {
+		f.MirrorsAt = d.StartedAt.Add(drillMirrorDelay)
+		f.DrainMirrors = !now.Before(f.MirrorsAt)
+	}
+	return f
 }
 
 // drillCondition is the Link's Drill condition for f: nil when there is no
@@ -97,13 +118,17 @@ func drillView(f drillFacts) *status.LinkDrill {
 
 func stamp(t time.Time) string { return t.UTC().Format(time.RFC3339) }
 
-// drillRequeue is how long until the drill of f ends, when it is active:
-// the reconcile that restores the cluster is due then. Zero otherwise.
+// drillRequeue is how long until the drill of f ends, or drains the
+// mirrors, when it is active: a reconcile is due then. Zero otherwise.
 func drillRequeue(f drillFacts, now time.Time) time.Duration {
 	if !f.Active {
 		return 0
 	}
-	return f.Spec.Until.Sub(now)
+	next := f.Spec.Until.Sub(now)
+	if !f.DrainMirrors {
+		next = earlier(next, f.MirrorsAt.Sub(now))
+	}
+	return next
 }
 
 // earlier is the sooner of two requeue delays, zero meaning none.
@@ -191,7 +216,9 @@ func LinkHealths(links []crossmapv1.Link, now time.Time, health *GatewayHealth, 
 func nextDrillEnd(links []crossmapv1.Link, now time.Time) time.Duration {
 	var next time.Duration
 	for i := range links {
-		next = earlier(next, drillRequeue(readDrill(links[i].Spec.Drill, now), now))
+		if d := links[i].Spec.Drill; d.ActiveAt(now) {
+			next = earlier(next, d.Until.Sub(now))
+		}
 	}
 	return next
 }

@@ -31,15 +31,19 @@ func TestDrillLife(t *testing.T) {
 		drill   *crossmapv1.DrillSpec
 		now     time.Time
 		active  bool
+		mirrors bool
 		cond    string // "Status/Reason", "" for none
 		ended   string
 		requeue time.Duration
 		message string
 	}{
 		{name: "no drill", now: drillStart},
+		// The routes go at once, the mirrors drillMirrorDelay later.
 		{name: "just started", drill: drillFor(10*time.Minute, false), now: drillStart, active: true, cond: "True/Active",
-			requeue: 10 * time.Minute, message: "cluster east is drained for routing until 2026-12-03T13:10:00Z (started by alice at 2026-12-03T13:00:00Z)"},
-		{name: "a nanosecond before its end", drill: drillFor(10*time.Minute, false), now: until.Add(-time.Nanosecond), active: true, cond: "True/Active", requeue: time.Nanosecond},
+			requeue: drillMirrorDelay, message: "cluster east is drained for routing until 2026-12-03T13:10:00Z (started by alice at 2026-12-03T13:00:00Z)"},
+		{name: "mirrors drained", drill: drillFor(10*time.Minute, false), now: drillStart.Add(drillMirrorDelay), active: true, mirrors: true, cond: "True/Active",
+			requeue: 10*time.Minute - drillMirrorDelay},
+		{name: "a nanosecond before its end", drill: drillFor(10*time.Minute, false), now: until.Add(-time.Nanosecond), active: true, mirrors: true, cond: "True/Active", requeue: time.Nanosecond},
 		{name: "at its end", drill: drillFor(10*time.Minute, false), now: until, cond: "False/Expired", ended: "expired",
 			message: "the drill of cluster east ended at 2026-12-03T13:10:00Z (started by alice at 2026-12-03T13:00:00Z); the cluster takes traffic again"},
 		{name: "stopped early", drill: drillFor(10*time.Minute, true), now: drillStart.Add(2 * time.Minute), cond: "False/Stopped", ended: "stopped",
@@ -47,8 +51,8 @@ func TestDrillLife(t *testing.T) {
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			f := readDrill(c.drill, c.now)
-			if f.Active != c.active {
-				t.Errorf("active %v, want %v", f.Active, c.active)
+			if f.Active != c.active || f.DrainMirrors != c.mirrors {
+				t.Errorf("active %v, mirrors drained %v; want %v, %v", f.Active, f.DrainMirrors, c.active, c.mirrors)
 			}
 			got := ""
 			cond := drillCondition("east", f)

@@ -195,9 +195,10 @@ func (r *LinkReconciler) Reconcile(ctx context.Context, req reconcile.Request) (
 	// drives the mirrors and the routes by itself (issue 13).
 	gateway, addrs, resolveErr := r.ensureGateway(ctx, &link, e)
 	facts.Gateway = gateway
-	// A drill drains the mirrors as a dead gateway does. The gateway's own
-	// verdict (the probe, the GatewayAlive condition) stays the truth.
-	alive := gatewayAlive(facts) && !facts.Drill.Active
+	// A drill drains the mirrors as a dead gateway does, once the routes
+	// have left them (drillMirrorDelay). The gateway's own verdict (the
+	// probe, the GatewayAlive condition) stays the truth.
+	alive := gatewayAlive(facts) && !facts.Drill.DrainMirrors
 
 	rt, err := r.ensureRuntime(ctx, &link, e)
 	var setup *setupError
