@@ -5,6 +5,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -12,10 +14,13 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/rest"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/yaml"
 
 	crossmapv1 "github.com/crossmap/crossmap/internal/api/v1alpha1"
 	"github.com/crossmap/crossmap/internal/cli"
@@ -388,5 +393,68 @@ func TestDrillRecordValidation(t *testing.T) {
 		case c.want != "" && (err == nil || !strings.Contains(err.Error(), c.want)):
 			t.Errorf("drill %s: %v; want it refused with %q", c.drill, err, c.want)
 		}
+	}
+}
+
+// TestDrillAsOperator: an operator bound to nothing but the ClusterRole
+// manifests/rbac/drill_cluster_role.yaml can answer the what-if, start a
+// drill and stop it, and the record names them as the API server knows
+// them, not as they typed it.
+func TestDrillAsOperator(t *testing.T) {
+	h := newBareHarness(t)
+	ctx := context.Background()
+	raw, err := os.ReadFile(filepath.Join(manifestsDir(t), "rbac", "drill_cluster_role.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	role := &rbacv1.ClusterRole{}
+	if err := yaml.UnmarshalStrict(raw, role); err != nil {
+		t.Fatal(err)
+	}
+	role.Name += "-" + h.id
+	user := "drill-operator-" + h.id
+	binding := &rbacv1.ClusterRoleBinding{ObjectMeta: metav1.ObjectMeta{Name: role.Name},
+		RoleRef:  rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: role.Name},
+		Subjects: []rbacv1.Subject{{APIGroup: rbacv1.GroupName, Kind: "User", Name: user}}}
+	for _, o := range []client.Object{role, binding} {
+		h.create(h.west, o)
+		t.Cleanup(func() { _ = h.west.Delete(ctx, o) })
+	}
+	h.create(h.west, &crossmapv1.Link{ObjectMeta: metav1.ObjectMeta{Namespace: h.ctrlNS, Name: "east"},
+		Spec: crossmapv1.LinkSpec{ClusterName: "east", CredentialsSecret: crossmapv1.SecretKeyRef{Name: "east-credentials"},
+			Gateway: crossmapv1.GatewaySpec{Addresses: []string{gatewayIP}}}})
+
+	cfg := rest.CopyConfig(bed.Plane("west").Config)
+	cfg.Impersonate = rest.ImpersonationConfig{UserName: user, Groups: []string{"system:authenticated"}}
+	op, err := client.New(cfg, client.Options{Scheme: controller.NewScheme()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	run := func(o cli.DrillOptions) (string, error) {
+		var out bytes.Buffer
+		err := cli.RunDrill(ctx, op, o, time.Now(), &out)
+		return out.String(), err
+	}
+	o := drillOpts(h)
+	// The authorizer picks a new binding up a moment after it is written.
+	h.eventually("the what-if, as the operator", func(context.Context) error {
+		_, err := run(o)
+		return err
+	})
+	o.Apply, o.For = true, time.Minute
+	if out, err := run(o); err != nil {
+		t.Fatalf("drill --apply as the operator: %v\n%s", err, out)
+	}
+	stop := o
+	stop.Apply, stop.Stop = false, true
+	if out, err := run(stop); err != nil {
+		t.Fatalf("drill --stop as the operator: %v\n%s", err, out)
+	}
+	l, err := h.getLink(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := l.Spec.Drill; d == nil || d.By != user || d.StoppedBy != user || d.StoppedAt == nil {
+		t.Errorf("drill record %+v; want started and stopped by %s", d, user)
 	}
 }
