@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	crossmapv1 "github.com/crossmap/crossmap/internal/api/v1alpha1"
 	"github.com/crossmap/crossmap/internal/testenv"
 	"github.com/crossmap/crossmap/mapper"
 )
@@ -51,12 +52,12 @@ func TestDrillOptionsValidate(t *testing.T) {
 	}{
 		{func(o *DrillOptions) { o.Lose = "east" }, ""},
 		{func(o *DrillOptions) { o.Lose, o.Apply, o.For = "east", true, MinDrillDuration }, ""},
-		{func(o *DrillOptions) { o.Lose, o.Apply, o.For = "east", true, 24 * 60 * 60 * 1e9 }, ""},
+		{func(o *DrillOptions) { o.Lose, o.Apply, o.For = "east", true, crossmapv1.MaxDrillDuration }, ""},
 		{func(o *DrillOptions) { o.Stop = true }, ""},
 		{func(o *DrillOptions) { o.Stop, o.Lose = true, "east" }, ""},
 		{func(o *DrillOptions) {}, "--lose CLUSTER is required"},
-		{func(o *DrillOptions) { o.Lose, o.For = "east", MinDrillDuration - 1 }, "--for 999.999999ms: a drill lasts from 1s to 24h0m0s"},
-		{func(o *DrillOptions) { o.Lose, o.For = "east", 24*60*60*1e9 + 1 }, "a drill lasts from 1s to 24h0m0s"},
+		{func(o *DrillOptions) { o.Lose, o.For = "east", MinDrillDuration-1 }, "--for 999.999999ms: a drill lasts from 1s to 24h0m0s"},
+		{func(o *DrillOptions) { o.Lose, o.For = "east", crossmapv1.MaxDrillDuration+1 }, "a drill lasts from 1s to 24h0m0s"},
 		{func(o *DrillOptions) { o.Lose = strings.Repeat("e", 31) }, "is no cluster name"},
 		{func(o *DrillOptions) { o.Lose, o.By = "east", strings.Repeat("b", 254) }, "--by: at most 253 characters"},
 		{func(o *DrillOptions) { o.Stop, o.Force = true, true }, "--stop ends a drill"},
