@@ -458,3 +458,49 @@ func TestDrillAsOperator(t *testing.T) {
 		t.Errorf("drill record %+v; want started and stopped by %s", d, user)
 	}
 }
+
+// TestDrillLeaderChange: west runs two leader-elected replicas; the
+// leader that started the drill stops in the middle of it, and the standby
+// that takes over ends the drill on time and says so once.
+func TestDrillLeaderChange(t *testing.T) {
+	s := newStoryWith(t, storyOptions{
+		annotations: func(string) map[string]string {
+			return map[string]string{"crossmap.io/split": "east=50", "crossmap.io/failover": "weighted"}
+		},
+		west: func(c *controller.Config) { c.LeaderElect = true },
+		link: func(l *crossmapv1.Link) { l.Spec.Probe = &crossmapv1.ProbeSpec{} },
+	})
+	h := s.h
+	h.wantWeight("split configured", "podinfo-east", 50)
+	standby := h.run(bed.Plane("west"), s.west.mutate)
+
+	o := drillOpts(h)
+	o.Apply, o.For, o.By = true, 8*time.Second, "e2e-operator"
+	if out, err := drill(h, o); err != nil {
+		t.Fatalf("drill --apply: %v\n%s", err, out)
+	}
+	h.wantWeight("the drill drains east", "podinfo-east", 0)
+	l, err := h.getLink(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	until := l.Spec.Drill.Until.Time
+
+	s.west.stop()
+	select {
+	case <-standby.ctl.Manager.Elected():
+	case <-time.After(45 * time.Second):
+		t.Fatal("the standby was not elected within 45s of the leader stopping")
+	}
+	if time.Until(until) < 0 {
+		t.Fatalf("the standby led only %s after the drill's end; the drill is too short for this machine now", -time.Until(until))
+	}
+	h.wantWeight("the standby gives east its weight back at the drill's end", "podinfo-east", 50)
+	back := time.Since(until)
+	t.Logf("leader change mid-drill: east's generated Mapping had its weight back at most %s after the drill's end", back.Round(time.Millisecond))
+	if back < 0 {
+		t.Errorf("east got its weight back %s before the drill's end", -back)
+	}
+	h.eventually("the standby shows the drill's end", func(ctx context.Context) error { return drillShows(h, standby, false, "expired") })
+	wantDrillEvents(h, map[string]int{controller.EventDrillStarted: 1, controller.EventDrillExpired: 1})
+}
