@@ -157,7 +157,7 @@ func (r *LinkReconciler) recordDrill(ctx context.Context, link *crossmapv1.Link,
 	if old != nil && old.Status == c.Status && old.Reason == c.Reason && old.Message == c.Message {
 		return
 	}
-	reason := EventDrillStarted
+	reason, msg := EventDrillStarted, "Drill started"
 	switch {
 	case c.Status == metav1.ConditionTrue:
 	case old == nil || old.Status != metav1.ConditionTrue:
@@ -165,11 +165,11 @@ func (r *LinkReconciler) recordDrill(ctx context.Context, link *crossmapv1.Link,
 		// no crossmap ran, or it is an old record): nothing moved.
 		return
 	case c.Reason == ReasonDrillStopped:
-		reason = EventDrillStopped
+		reason, msg = EventDrillStopped, "Drill stopped"
 	default:
-		reason = EventDrillExpired
+		reason, msg = EventDrillExpired, "Drill expired"
 	}
-	log.FromContext(ctx).Info("Drill changed", "link", link.Namespace+"/"+link.Name, "cluster", link.Spec.ClusterName, "event", reason, "message", c.Message)
+	log.FromContext(ctx).Info(msg, "link", link.Namespace+"/"+link.Name, "cluster", link.Spec.ClusterName, "message", c.Message)
 	r.Reporter.Recorder.Event(link, corev1.EventTypeNormal, reason, c.Message)
 }
 
