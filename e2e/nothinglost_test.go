@@ -67,7 +67,7 @@ func (h *harness) run(plane *testenv.Plane, mutate func(*controller.Config)) *ru
 	if h.logs != nil {
 		logger = h.logs.tee(logger)
 	}
-	logger = logger.WithName(plane.Name)
+	logger = untilTestEnds(h.t, logger.WithName(plane.Name))
 	ctl, err := controller.New(plane.Config, cfg, controller.Deps{Registry: reg, Logger: logger, Resolve: testDNS.resolve})
 	if err != nil {
 		h.t.Fatalf("create %s controller: %v", plane.Name, err)

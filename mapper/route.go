@@ -48,6 +48,9 @@ type LinkHealth struct {
 	Mode            crossmapv1.Mode
 	// GatewayAlive is false while the Link's gateway fails its probe.
 	GatewayAlive bool
+	// Drained is true while a drill drains the cluster: its backends are
+	// unhealthy, as if its gateway had died, in either mode.
+	Drained bool
 	// OriginTLS names the TLSContext that generated Mappings to this
 	// cluster's gateway originate mutual TLS with; empty for cleartext.
 	OriginTLS string
@@ -670,6 +673,8 @@ func (ix *routeIndex) inForce(m *ambv3.Mapping, r *Route) {
 // remoteHealth says whether a remote backend can take traffic, and why not.
 func (ix *routeIndex) remoteHealth(link LinkHealth, mirror *corev1.Service) (bool, string) {
 	switch {
+	case link.Drained:
+		return false, "cluster " + link.Cluster + " is drained by a drill"
 	case !link.GatewayAlive && link.Mode != crossmapv1.ModeFlat:
 		return false, "gateway of cluster " + link.Cluster + " is dead"
 	case ix.ready[mirror.Namespace+"/"+mirror.Name] == 0:

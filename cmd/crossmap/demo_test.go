@@ -61,6 +61,7 @@ func TestDemoExplore(t *testing.T) {
 		"Take the developer's route away, and add it back",
 		"Kill east's gateway, then revive it",
 		"Break the annotation and see the problem",
+		"Rehearse losing east: a drill",
 	}
 	if strings.Join(titles, "|") != strings.Join(wantTitles, "|") {
 		t.Fatalf("the demo suggests %q, want %q", titles, wantTitles)
@@ -150,6 +151,27 @@ func TestDemoExplore(t *testing.T) {
 			}
 			return nil
 		})
+	})
+
+	step(t, "drill", func() {
+		c := gestures[5].commands
+		if out := sh(t, c[0]); !regexp.MustCompile(`test/podinfo\s+weighted\s+local 50 -> 100, east 50 -> 0, .*fails over`).MatchString(out) {
+			t.Errorf("%s printed:\n%s\nwant test/podinfo failing over to local", c[0], out)
+		}
+		if out := sh(t, c[1]); !strings.Contains(out, "Drill started: cluster east is drained for routing by ") {
+			t.Errorf("%s printed:\n%s\nwant the drill started", c[1], out)
+		}
+		eventually(t, c[2], func(out string) error { return share(out, "west", 100, 100) })
+		eventually(t, c[3], func(out string) error {
+			if !regexp.MustCompile(`(?m)^east\s+active: drained for routing\s`).MatchString(out) {
+				return errors.New("want Drills: east active")
+			}
+			return nil
+		})
+		if out := sh(t, c[4]); !strings.Contains(out, "Stopped the drill on crossmap-system/east") {
+			t.Errorf("%s printed %q", c[4], out)
+		}
+		eventually(t, c[5], func(out string) error { return share(out, "east", 30, 70) })
 	})
 
 	d.stop(t, syscall.SIGTERM)

@@ -34,6 +34,7 @@ func commands() []command {
 		{"status", "show a running controller's Links, routes and problems", runStatus},
 		{"link", "link a remote cluster: read-only credentials there, a Link here", runLink},
 		{"check", "check that a cluster is ready for the controller", runCheck},
+		{"drill", "rehearse losing a cluster: what if, then drain it for a bounded time", runDrill},
 		{"trust", "generate the trust anchor (CA) linked clusters share for mTLS", runTrust},
 		{"version", "print the version, commit and Go version", runVersion},
 	}

@@ -19,7 +19,8 @@ one row per Link with
   SERVICES  Services mirrored from it
   ROUTES    annotated Mappings with a backend in it
   PROBLEMS  problems of the Link, or of a route with a backend in it
-then the problems, if any. -o json prints the whole /status document.
+then the problems, the drills (crossmap drill) and the routes in force, if any.
+-o json prints the whole /status document.
 The status API listens on the controller's --status-addr (:8090); from outside
 the cluster, forward it first:
   kubectl port-forward -n crossmap-system deploy/crossmap 8090:8090`, stderr)

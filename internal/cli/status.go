@@ -245,6 +245,29 @@ func WriteStatusTable(out io.Writer, v status.View) error {
 			fmt.Fprintf(tw, "%s\t%s\t%s\n", oneLine(p.Reason), oneLine(p.Object.String()), oneLine(p.Message))
 		}
 	}
+	var drills []status.Link
+	for _, l := range v.Links {
+		if l.Drill != nil {
+			drills = append(drills, l)
+		}
+	}
+	if len(drills) > 0 {
+		// Rehearsals of losing a cluster (crossmap drill), active or the
+		// last one of each Link.
+		fmt.Fprintf(tw, "\nDrills (%d):\n", len(drills))
+		fmt.Fprintln(tw, "CLUSTER\tDRILL\tBY\tSTARTED\tUNTIL")
+		for _, l := range drills {
+			d := l.Drill
+			state := "active: drained for routing"
+			if d.Ended != "" {
+				state = d.Ended
+				if d.StoppedBy != "" {
+					state += " by " + d.StoppedBy
+				}
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", oneLine(l.Cluster), oneLine(state), oneLine(d.By), stampTime(d.StartedAt), stampTime(d.Until))
+		}
+	}
 	var inForce []status.Route
 	for _, r := range v.Routes {
 		if r.Group != nil {

@@ -258,3 +258,24 @@ test/podinfo  off       no    test/podinfo-east 50 (crossmap, east); test/podinf
 		t.Errorf("table:\n%s\nwant:\n%s", got, want)
 	}
 }
+
+// TestWriteStatusTableDrill: an active drill and an ended one are listed
+// under the Links, with who, since and until.
+func TestWriteStatusTableDrill(t *testing.T) {
+	v := fixedView()
+	start := time.Date(2026, 12, 3, 13, 0, 0, 0, time.UTC)
+	v.Links[1].Drill = &status.LinkDrill{Active: true, By: "alice", StartedAt: start, Until: start.Add(10 * time.Minute)}
+	v.Links[2].Drill = &status.LinkDrill{By: "alice", StartedAt: start, Until: start.Add(time.Hour), Ended: "stopped", StoppedBy: "bob", StoppedAt: start.Add(time.Minute)}
+	var out bytes.Buffer
+	if err := WriteStatusTable(&out, v); err != nil {
+		t.Fatal(err)
+	}
+	want := `Drills (2):
+CLUSTER  DRILL                        BY     STARTED               UNTIL
+east     active: drained for routing  alice  2026-12-03T13:00:00Z  2026-12-03T13:10:00Z
+flat     stopped by bob               alice  2026-12-03T13:00:00Z  2026-12-03T14:00:00Z
+`
+	if !strings.Contains(out.String(), want) {
+		t.Errorf("status table:\n%s\nwant it to hold:\n%s", out.String(), want)
+	}
+}

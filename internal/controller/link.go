@@ -185,14 +185,20 @@ func (r *LinkReconciler) Reconcile(ctx context.Context, req reconcile.Request) (
 	}
 	ref := linkRef(&link)
 	e := r.entry(req.NamespacedName)
+	now := time.Now()
 	facts := linkFacts{Namespace: link.Namespace, Name: link.Name, Cluster: ref.Cluster, Mode: ref.Mode,
-		Generation: link.Generation, Now: time.Now().Truncate(time.Second), Previous: link.Status.Conditions}
+		Generation: link.Generation, Now: now.Truncate(time.Second), Previous: link.Status.Conditions,
+		Drill: readDrill(link.Spec.Drill, now)}
+	e.cluster = ref.Cluster
 
 	// The gateway first, whatever the state of the remote API: its health
 	// drives the mirrors and the routes by itself (issue 13).
 	gateway, addrs, resolveErr := r.ensureGateway(ctx, &link, e)
 	facts.Gateway = gateway
-	alive := gatewayAlive(facts)
+	// A drill drains the mirrors as a dead gateway does, once the routes
+	// have left them (drillMirrorDelay). The gateway's own verdict (the
+	// probe, the GatewayAlive condition) stays the truth.
+	alive := gatewayAlive(facts) && !facts.Drill.DrainMirrors
 
 	rt, err := r.ensureRuntime(ctx, &link, e)
 	var setup *setupError
@@ -330,6 +336,9 @@ func (r *LinkReconciler) Reconcile(ctx context.Context, req reconcile.Request) (
 	case hasDNSNames(link.Spec.Gateway.Addresses):
 		res.RequeueAfter = r.Config.ResolvePeriod
 	}
+	// The drain ends at the drill's end, not at whatever wakes the Link
+	// next.
+	res.RequeueAfter = earlier(res.RequeueAfter, drillRequeue(facts.Drill, now))
 	return res, nil
 }
 
@@ -352,6 +361,7 @@ func (r *LinkReconciler) setStatus(ctx context.Context, link *crossmapv1.Link, f
 		view.LastSync = link.Status.LastSyncTime.Time
 	}
 	r.Model.SetLink(view)
+	r.setDrillMetrics(facts.Cluster, facts.Drill)
 	if p := facts.Gateway.Probe; p == nil || !p.Probed {
 		// A probe that has run writes this itself, after every round.
 		r.Metrics.GatewayAlive.WithLabelValues(view.Key()).Set(boolGauge(view.GatewayAlive))

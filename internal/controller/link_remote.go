@@ -50,6 +50,9 @@ type linkEntry struct {
 	// neither gone nor still there, and calling them resolved would be
 	// false (issue 13).
 	importProblems []mapper.Problem
+	// cluster is the Link's clusterName when last reconciled, for the
+	// drill metrics to forget.
+	cluster string
 }
 
 // remoteRuntime is the Watcher of one Link's remote cluster.
@@ -227,6 +230,9 @@ func (r *LinkReconciler) forget(ctx context.Context, key types.NamespacedName) e
 	r.Model.DeleteLink(key.String())
 	r.Metrics.MirroredServices.DeleteLabelValues(key.String())
 	r.Metrics.GatewayAlive.DeleteLabelValues(key.String())
+	if e != nil {
+		r.setDrillMetrics(e.cluster, drillFacts{})
+	}
 	r.Metrics.ProbeLatency.DeleteLabelValues(key.String())
 	r.Reporter.Report(ctx, "link/"+key.String(), nil, func(mapper.Problem) client.Object { return nil })
 	owner := mapper.MirrorSelector(mapper.LinkRef{Namespace: key.Namespace, Name: key.Name})

@@ -36,6 +36,7 @@ func (r *LinkReconciler) writeStatus(ctx context.Context, link *crossmapv1.Link)
 		return fmt.Errorf("update link status: %w", err)
 	}
 	r.recordTransitions(ctx, &cur, before.Conditions)
+	r.recordDrill(ctx, &cur, before.Conditions)
 	return nil
 }
 
@@ -44,6 +45,9 @@ func (r *LinkReconciler) writeStatus(ctx context.Context, link *crossmapv1.Link)
 // from kubectl describe long after the condition has recovered.
 func (r *LinkReconciler) recordTransitions(ctx context.Context, link *crossmapv1.Link, before []metav1.Condition) {
 	for _, c := range link.Status.Conditions {
+		if c.Type == crossmapv1.ConditionDrill {
+			continue // recordDrill tells of drills
+		}
 		old := meta.FindStatusCondition(before, c.Type)
 		// A new reason for the same failure (UnknownCA, then
 		// CertificateExpired) is news too.

@@ -60,6 +60,8 @@ type linkFacts struct {
 	Mirrored int
 	// ApplyErr is the failure of the mirror plan's write.
 	ApplyErr error
+	// Drill is the Link's drill record, read at the exact time.
+	Drill drillFacts
 }
 
 // remoteFacts is the health of the remote cluster's API.
@@ -272,6 +274,14 @@ func linkStatus(f linkFacts) linkVerdict {
 			}
 		}
 	}
+
+	// A drill, active or ended.
+	if c := drillCondition(f.Cluster, f.Drill); c != nil {
+		set(c.Type, c.Status, c.Reason, c.Message)
+	} else {
+		meta.RemoveStatusCondition(&conds, crossmapv1.ConditionDrill)
+	}
+	v.Drill = drillView(f.Drill)
 
 	// Ready sums it up.
 	switch {

@@ -43,6 +43,10 @@ type Metrics struct {
 	// HandshakeFailures counts failed mutual TLS handshakes of gateway
 	// probes, by Link and reason.
 	HandshakeFailures *prometheus.CounterVec
+	// DrillActive is 1 while a drill drains a cluster, 0 once it has
+	// ended; DrillUntil is when it ends (or ended).
+	DrillActive *prometheus.GaugeVec
+	DrillUntil  *prometheus.GaugeVec
 }
 
 // NewMetrics creates the series and registers them with reg.
@@ -89,8 +93,14 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 	m.HandshakeFailures = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "crossmap_tls_handshake_failures_total", Help: "Failed mutual TLS handshakes with each Link's gateway, by reason (UnknownCA, CertificateExpired, IdentityMismatch, CertificateRejected, HandshakeFailed).",
 	}, []string{"link", "reason"})
+	m.DrillActive = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "crossmap_drill_active", Help: "1 while a drill drains the cluster for routing, 0 after it ended; absent without a drill record.",
+	}, []string{"cluster"})
+	m.DrillUntil = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "crossmap_drill_until_timestamp_seconds", Help: "When the cluster's drill ends by itself (Unix time).",
+	}, []string{"cluster"})
 	for _, c := range []prometheus.Collector{m.Reconciles, m.Writes, m.PlanChanges, m.MirroredServices, m.Problems, m.RouteWeightChanges, m.Failovers, m.GatewayAlive, m.ProbeLatency, m.PropagationLag,
-		m.CertificateExpiry, m.GatewayCertificateExpiry, m.HandshakeFailures} {
+		m.CertificateExpiry, m.GatewayCertificateExpiry, m.HandshakeFailures, m.DrillActive, m.DrillUntil} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"time"
 
 	ambv3 "github.com/emissary-ingress/emissary/v3/pkg/api/getambassador.io/v3alpha1"
 	splitv1alpha1 "github.com/servicemeshinterface/smi-sdk-go/pkg/apis/split/v1alpha1"
@@ -59,6 +60,9 @@ type RouteReconciler struct {
 	// deps filters the Service and EndpointSlice events to those of the
 	// Services routes depend on.
 	deps routeDeps
+	// drillEnd is how long after the last snapshot the first active drill
+	// ends: the routes are recomputed then (zero: no drill).
+	drillEnd time.Duration
 }
 
 // SetupWithManager registers the route role with mgr.
@@ -95,8 +99,17 @@ func (r *RouteReconciler) SetupWithManager(mgr ctrl.Manager) error {
 }
 
 // Reconcile recomputes every route from the caches and applies the
-// difference.
-func (r *RouteReconciler) Reconcile(ctx context.Context, _ reconcile.Request) (reconcile.Result, error) {
+// difference, and comes back when a drill ends.
+func (r *RouteReconciler) Reconcile(ctx context.Context, req reconcile.Request) (reconcile.Result, error) {
+	r.drillEnd = 0
+	res, err := r.reconcile(ctx, req)
+	if err == nil {
+		res.RequeueAfter = earlier(res.RequeueAfter, r.drillEnd)
+	}
+	return res, err
+}
+
+func (r *RouteReconciler) reconcile(ctx context.Context, _ reconcile.Request) (reconcile.Result, error) {
 	logger := log.FromContext(ctx)
 	snap, err := r.snapshot(ctx)
 	if err != nil {
@@ -277,20 +290,9 @@ func (r *RouteReconciler) snapshot(ctx context.Context) (mapper.RouteSnapshot, e
 	if err := r.Client.List(ctx, &links); err != nil {
 		return snap, fmt.Errorf("list links: %w", err)
 	}
-	for _, l := range links.Items {
-		h := mapper.LinkHealth{
-			Namespace: l.Namespace, Name: l.Name, Cluster: l.Spec.ClusterName,
-			Mode:         linkRef(&l).Mode,
-			GatewayAlive: !meta.IsStatusConditionFalse(l.Status.Conditions, crossmapv1.ConditionGatewayAlive),
-		}
-		if alive, known := r.Health.Alive(l.Namespace + "/" + l.Name); known {
-			h.GatewayAlive = alive
-		}
-		if r.Config.MutualTLS() {
-			h.OriginTLS = ingress.OriginContextName(l.Spec.ClusterName)
-		}
-		snap.Links = append(snap.Links, h)
-	}
+	now := time.Now()
+	snap.Links = LinkHealths(links.Items, now, r.Health, r.Config.MutualTLS())
+	r.drillEnd = nextDrillEnd(links.Items, now)
 	return snap, nil
 }
 

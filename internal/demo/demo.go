@@ -1,6 +1,7 @@
 package demo
 
 import (
+	"bytes"
 	"cmp"
 	"context"
 	"encoding/json"
@@ -144,6 +145,7 @@ func Run(ctx context.Context, o Options) error {
 	steps = append(steps,
 		step{"east's gateway dies: failover to west", d.failover},
 		step{"east's gateway is back: the configured split returns", d.restore},
+		step{"A drill: what if east were lost, then losing it for real for 3s (crossmap drill)", d.drill},
 		step{"A request with " + devHeader + ": " + devCluster + " lands in the dev cluster", d.devRoute},
 		step{"crossmap status", d.status})
 	for _, step := range steps {
@@ -546,6 +548,79 @@ func (d *demo) restore(ctx context.Context) error {
 		return err
 	}
 	return d.split(ctx)
+}
+
+// drill answers the what-if of losing east, then drills it for a few
+// seconds: traffic leaves east without a failed request and comes back by
+// itself at the drill's end.
+func (d *demo) drill(ctx context.Context) error {
+	o := cli.DefaultDrillOptions()
+	o.Lose, o.Namespace = "east", ctrlNamespace
+	d.say("  $ crossmap drill --lose east")
+	if err := d.runDrill(ctx, o, time.Now()); err != nil {
+		return err
+	}
+	o.Apply, o.For, o.By = true, 3*time.Second, "demo"
+	d.say("  $ crossmap drill --lose east --for %s --apply --by demo", o.For)
+	applied := time.Now()
+	if err := d.runDrill(ctx, o, applied); err != nil {
+		return err
+	}
+	c := &http.Client{Timeout: time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
+	var movedAt time.Time
+	if err := d.wait(ctx, "traffic to leave east", func(context.Context) error {
+		// Moved when 20 requests in a row stay in west.
+		first := time.Now()
+		for range 20 {
+			if a := d.ask(c, nil); a != "west" {
+				return fmt.Errorf("answered by %s", a)
+			}
+		}
+		movedAt = first
+		return nil
+	}); err != nil {
+		return err
+	}
+	var link crossmapv1.Link
+	if err := d.clients["west"].Get(ctx, client.ObjectKey{Namespace: ctrlNamespace, Name: "east"}, &link); err != nil {
+		return fmt.Errorf("read the drill: %w", err)
+	}
+	if link.Spec.Drill == nil {
+		return errors.New("no drill recorded on Link east")
+	}
+	until := link.Spec.Drill.Until.Time
+	var backAt time.Time
+	if err := d.wait(ctx, "east to answer after the drill", func(context.Context) error {
+		if time.Now().Before(until) {
+			return errors.New("the drill is on")
+		}
+		at := time.Now()
+		if a := d.ask(c, nil); a != "east" {
+			return fmt.Errorf("answered by %s", a)
+		}
+		backAt = at
+		return nil
+	}); err != nil {
+		return err
+	}
+	d.say("  traffic left east %s after --apply; the drill ended at %s by itself and east answered again %s later",
+		movedAt.Sub(applied).Round(time.Millisecond), until.Format("15:04:05"), backAt.Sub(until).Round(time.Millisecond))
+	return nil
+}
+
+// runDrill runs crossmap drill against west, its output indented as the
+// story's.
+func (d *demo) runDrill(ctx context.Context, o cli.DrillOptions, now time.Time) error {
+	var out bytes.Buffer
+	err := cli.RunDrill(ctx, d.clients["west"], o, now, &out)
+	for _, line := range strings.Split(strings.TrimRight(out.String(), "\n"), "\n") {
+		if line == "" {
+			d.say("")
+			continue
+		}
+		d.say("    %s", line)
+	}
+	return err
 }
 
 func (d *demo) devRoute(ctx context.Context) error {

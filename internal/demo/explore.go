@@ -183,6 +183,7 @@ func Gestures(h Host) []Gesture {
 	requests := fmt.Sprintf(`for i in $(seq 100); do curl -s http://%s/podinfo/ | grep -o '"message": "[^"]*"'; done | sort | uniq -c`, h.Edge)
 	status := h.Crossmap + " status --server http://" + h.Status
 	weights := status + ` -o json | grep -B1 -A1 '"configured"'`
+	drill := h.Crossmap + " drill --kubeconfig " + h.Kubeconfig + " --context west"
 	devRequest := fmt.Sprintf(`curl -s -H '%s: %s' http://%s/podinfo/ | grep -o '"message": "[^"]*"'`, devHeader, devCluster, h.Edge)
 	return []Gesture{
 		{"Look around each cluster with kubectl", []Command{
@@ -213,6 +214,14 @@ func Gestures(h Host) []Gesture {
 			{west + " get events --field-selector reason=InvalidAnnotation", "the Warning Event on the Mapping"},
 			{requests, "the split as before: a bad annotation never costs traffic (the route is held)"},
 			{annotate + "crossmap.io/split=east=50", "fixed: the problem goes away"},
+		}},
+		{"Rehearse losing east: a drill", []Command{
+			{drill + " --lose east", "what if east were lost now: test/podinfo local 50 -> 100, east 50 -> 0, fails over; nothing changes"},
+			{drill + " --lose east --for 2m --apply", "the drill starts: east is drained for routing for two minutes"},
+			{requests, "every answer from west while the drill is on"},
+			{status, "Drills: east active: drained for routing, by you, until when"},
+			{drill + " --stop", "ended early (or wait two minutes): east has its share again"},
+			{requests, "east has its share again"},
 		}},
 	}
 }

@@ -1,6 +1,11 @@
 package status
 
-import "testing"
+import (
+	"bytes"
+	"strings"
+	"testing"
+	"time"
+)
 
 func TestShortDuration(t *testing.T) {
 	for in, want := range map[string]string{
@@ -32,6 +37,24 @@ func TestTLSBadge(t *testing.T) {
 	} {
 		if h, l := tlsBadge(tc.in); h != tc.health || l != tc.wantLabel {
 			t.Errorf("tlsBadge(%+v) = %q, %q; want %q, %q", tc.in, h, l, tc.health, tc.wantLabel)
+		}
+	}
+}
+
+// TestPageDrill: a Link under an active drill says so beside its gateway,
+// with who and until when; an ended drill shows nothing there.
+func TestPageDrill(t *testing.T) {
+	until := time.Date(2026, 12, 3, 13, 10, 0, 0, time.UTC)
+	for _, active := range []bool{true, false} {
+		v := View{Links: []Link{{Namespace: "crossmap-system", Name: "east", Cluster: "east", Mode: "gateway", RemoteReachable: true, GatewayAlive: true,
+			MirroredServices: []string{}, Drill: &LinkDrill{Active: active, By: "alice", Until: until}}}}
+		var buf bytes.Buffer
+		if err := pageTmpl.Execute(&buf, newPage(v, until.Add(-time.Minute))); err != nil {
+			t.Fatal(err)
+		}
+		has := strings.Contains(buf.String(), `data-drill="active"`) && strings.Contains(buf.String(), "drained by alice until 2026-12-03 13:10:00 UTC")
+		if has != active {
+			t.Errorf("active %v: the page shows the drill: %v", active, has)
 		}
 	}
 }

@@ -27,6 +27,21 @@ type Link struct {
 	// TLS is the state of mutual TLS toward the Link's gateway; nil in
 	// flat mode, where there is no gateway.
 	TLS *LinkTLS `json:"tls,omitempty"`
+	// Drill is the Link's drill, active or the last one; nil without one.
+	Drill *LinkDrill `json:"drill,omitempty"`
+}
+
+// LinkDrill is what the status API shows of a Link's drill (its
+// spec.drill): while Active, the cluster is drained for routing.
+type LinkDrill struct {
+	Active    bool      `json:"active"`
+	By        string    `json:"by"`
+	StartedAt time.Time `json:"startedAt"`
+	Until     time.Time `json:"until"`
+	// Ended is "expired" or "stopped" once the drill is over.
+	Ended     string    `json:"ended,omitempty"`
+	StoppedAt time.Time `json:"stoppedAt,omitzero"`
+	StoppedBy string    `json:"stoppedBy,omitempty"`
 }
 
 // LinkTLS is what the status API shows of mutual TLS toward one Link's
@@ -273,6 +288,10 @@ func (m *Model) View() View {
 		if l.TLS != nil {
 			t := *l.TLS
 			l.TLS = &t
+		}
+		if l.Drill != nil {
+			d := *l.Drill
+			l.Drill = &d
 		}
 		v.Links = append(v.Links, l)
 	}

@@ -33,6 +33,10 @@ const (
 	// the trust anchor, is valid and names the Link's identity, and the
 	// gateway accepts this cluster's client certificate.
 	ConditionMutualTLS = "MutualTLS"
+	// ConditionDrill is true while a drill (spec.drill) drains the remote
+	// cluster for routing; false, with reason Expired or Stopped, once it
+	// has ended. Absent when the Link has no drill.
+	ConditionDrill = "Drill"
 )
 
 // Defaults applied by the API server (through the CRD schema) and again by
@@ -119,6 +123,53 @@ type LinkSpec struct {
 	// reported.
 	// +optional
 	CreateNamespaces bool `json:"createNamespaces,omitempty"`
+
+	// Drill, while active, drains the remote cluster for routing as if its
+	// gateway had died: its mirrors' endpoints are not ready and routes
+	// fail over away from it, until Until. `crossmap drill --apply` writes
+	// it and `crossmap drill --stop` ends it early. It is kept after it
+	// ends, as the record of the last drill.
+	// +optional
+	Drill *DrillSpec `json:"drill,omitempty"`
+}
+
+// MaxDrillDuration bounds a drill, so that a forgotten one cannot drain a
+// cluster for good.
+const MaxDrillDuration = 24 * time.Hour
+
+// DrillSpec is a rehearsal of losing the Link's cluster, recorded in the
+// API rather than in a controller's memory, so that its end comes on time
+// across controller restarts and leader changes.
+// +kubebuilder:validation:XValidation:rule="timestamp(self.until) > timestamp(self.startedAt)",message="until must be after startedAt"
+// +kubebuilder:validation:XValidation:rule="timestamp(self.until) - timestamp(self.startedAt) <= duration('24h')",message="a drill lasts at most 24h"
+// +kubebuilder:validation:XValidation:rule="!has(self.stoppedAt) || timestamp(self.stoppedAt) >= timestamp(self.startedAt)",message="stoppedAt must not be before startedAt"
+type DrillSpec struct {
+	// By is who started the drill: the user the API server knew the
+	// starter as, or what `crossmap drill --by` said.
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=253
+	By string `json:"by"`
+	// StartedAt is when the drill started.
+	// +kubebuilder:validation:Format=date-time
+	StartedAt metav1.Time `json:"startedAt"`
+	// Until is when the drill ends by itself and the cluster takes traffic
+	// again.
+	// +kubebuilder:validation:Format=date-time
+	Until metav1.Time `json:"until"`
+	// StoppedAt is set when the drill was ended before Until.
+	// +kubebuilder:validation:Format=date-time
+	// +optional
+	StoppedAt *metav1.Time `json:"stoppedAt,omitempty"`
+	// StoppedBy is who ended the drill before Until.
+	// +kubebuilder:validation:MaxLength=253
+	// +optional
+	StoppedBy string `json:"stoppedBy,omitempty"`
+}
+
+// ActiveAt reports whether the drill drains its cluster at now: it has
+// not been stopped and has not reached Until. A nil drill is not active.
+func (d *DrillSpec) ActiveAt(now time.Time) bool {
+	return d != nil && d.StoppedAt == nil && now.Before(d.Until.Time)
 }
 
 // SecretKeyRef names one key of a Secret in the Link's namespace.
@@ -196,7 +247,8 @@ type LinkStatus struct {
 	// ObservedGeneration is the generation of the spec last acted on.
 	// +optional
 	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
-	// Conditions: Ready, RemoteReachable, GatewayAlive and MutualTLS.
+	// Conditions: Ready, RemoteReachable, GatewayAlive, MutualTLS and,
+	// when the Link has a drill, Drill.
 	// +listType=map
 	// +listMapKey=type
 	// +optional
