@@ -113,12 +113,12 @@ type routeWeights struct {
 // a held route, the weights of its last valid configuration, as the
 // route role keeps it (HeldRoute).
 func routeBackends(s RouteSnapshot) []routeWeights {
-	ix := newRouteIndex(s)
+	t := TranslateRoutes(s)
 	var out []routeWeights
-	for _, r := range Routes(s) {
+	for _, r := range t.Routes {
 		w := routeWeights{key: r.Source.Namespace + "/" + r.Source.Name, failover: r.Failover, held: r.Held, backends: r.Backends}
 		if r.Held {
-			_, w.backends, _ = HeldRoute(s, ix.generatedBy(r.Source))
+			_, w.backends, _ = t.HeldRoute(t.ix.generatedBy(r.Source))
 		}
 		out = append(out, w)
 	}
