@@ -103,6 +103,9 @@ func (r *RouteReconciler) Reconcile(ctx context.Context, _ reconcile.Request) (r
 		return reconcile.Result{}, err
 	}
 	routes := mapper.Routes(snap)
+	if err := r.recordRouting(ctx, snap); err != nil {
+		return reconcile.Result{}, err
+	}
 
 	owner := mapper.RouteSelector()
 	var existing []mapper.Object
