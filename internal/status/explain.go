@@ -3,6 +3,10 @@ package status
 import (
 	"errors"
 	"net/http"
+	"net/url"
+	"strings"
+
+	ambv3 "github.com/emissary-ingress/emissary/v3/pkg/api/getambassador.io/v3alpha1"
 
 	"github.com/crossmap/crossmap/internal/explain"
 )
@@ -57,4 +61,59 @@ func (s *Server) getExplain(w http.ResponseWriter, r *http.Request) {
 	default:
 		writeJSON(w, http.StatusOK, e)
 	}
+}
+
+// explainLinks gives each route of the page a link to /explain with a
+// request its Mapping takes, and each dev route one with its header.
+func (s *Server) explainLinks(p *page) {
+	in, ok := s.Model.Routing()
+	if !ok {
+		return
+	}
+	byKey := map[string]*ambv3.Mapping{}
+	for _, m := range in.Snapshot.Mappings {
+		byKey[m.Namespace+"/"+m.Name] = m
+	}
+	for i := range p.Routes {
+		r := &p.Routes[i]
+		m, ok := byKey[r.Key()]
+		if !ok {
+			continue
+		}
+		u := SampleURL(m)
+		r.Explain = explainHref(u, "")
+		for j := range r.Backends {
+			if b := &r.Backends[j]; b.Dev {
+				b.Explain = explainHref(u, b.Header)
+			}
+		}
+	}
+}
+
+func explainHref(u, header string) string {
+	q := url.Values{"method": {"GET"}, "url": {u}}
+	if header != "" {
+		q.Set("header", header)
+	}
+	return "/explain?" + q.Encode()
+}
+
+// SampleURL is a URL of a request m takes, as far as its hostname and
+// prefix say: a hostname glob gets a name it matches, a prefix_regex the
+// path "/" (a regex has no one path to show).
+func SampleURL(m *ambv3.Mapping) string {
+	host := m.Spec.Hostname
+	switch {
+	case host == "" || host == "*":
+		host = "example.com"
+	case strings.HasPrefix(host, "*"):
+		host = "www" + strings.TrimPrefix(host, "*")
+	case strings.HasSuffix(host, "*"):
+		host = strings.TrimSuffix(host, "*") + "com"
+	}
+	path := m.Spec.Prefix
+	if m.Spec.PrefixRegex != nil && *m.Spec.PrefixRegex || !strings.HasPrefix(path, "/") {
+		path = "/"
+	}
+	return (&url.URL{Scheme: "http", Host: host, Path: path}).String()
 }

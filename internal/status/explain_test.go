@@ -1,9 +1,11 @@
 package status_test
 
 import (
+	"html"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -71,5 +73,20 @@ func TestServerExplain(t *testing.T) {
 	}
 	if code, body := do(t, http.MethodPost, explainURL("http://podinfo.example.com/")); code != http.StatusMethodNotAllowed {
 		t.Errorf("POST /explain: %d %s", code, body)
+	}
+
+	// The page links to /explain from the route, with a request it takes.
+	_, page := fetch(t, http.MethodGet, srv.URL+"/")
+	link := regexp.MustCompile(`<a class="explain" href="([^"]+)" data-explain>`).FindSubmatch(page)
+	if link == nil {
+		t.Fatalf("the page has no explain link for the route:\n%s", page)
+	}
+	href := html.UnescapeString(string(link[1]))
+	if href != "/explain?method=GET&url=http%3A%2F%2Fexample.com%2Fpodinfo%2F" {
+		t.Errorf("explain link %q", href)
+	}
+	code, body = do(t, http.MethodGet, srv.URL+href)
+	if e := decode[explain.Explanation](t, body); code != http.StatusOK || e.Answer != explain.AnswerRouted || e.Groups[0].Route != "test/podinfo" {
+		t.Errorf("following the page's link: %d %s", code, body)
 	}
 }
