@@ -145,6 +145,7 @@ func Run(ctx context.Context, o Options) error {
 		step{"east's gateway dies: failover to west", d.failover},
 		step{"east's gateway is back: the configured split returns", d.restore},
 		step{"A request with " + devHeader + ": " + devCluster + " lands in the dev cluster", d.devRoute},
+		step{"crossmap explain: where west's edge sends a request, and why", d.explain},
 		step{"crossmap status", d.status})
 	for _, step := range steps {
 		d.n++
