@@ -249,6 +249,15 @@ func Explain(in Input, r Request) (*Explanation, error) {
 		}
 	}
 
+	// Over https the SNI is taken to be the URL's hostname, and the
+	// virtual host is chosen among every Host's, as it is for cleartext:
+	// Envoy first picks the TLS filter chain by SNI, which for a request
+	// whose SNI is its Host header holds the same Host.
+	if vh.Insecure != emissary.InsecureRoute && vh.Insecure != emissary.InsecureRedirect {
+		// An action Emissary does not know: the dev edge rejects
+		// cleartext then, and so does the answer here.
+		vh.Insecure = emissary.InsecureReject
+	}
 	cleartextBlocked := !req.Secure && vh.Insecure != emissary.InsecureRoute
 	// Every draw, as Envoy takes it: the first route whose match holds
 	// and whose runtime fraction takes the draw.
