@@ -294,7 +294,7 @@ func Explain(in Input, r Request) (*Explanation, error) {
 			continue
 		}
 		winners = append(winners, g)
-		out.Groups = append(out.Groups, ix.group(g, pos+1, len(accepted), share, counts, pos, &req))
+		out.Groups = append(out.Groups, ix.group(g, pos+1, len(accepted), share, counts, accepted[:pos], &req))
 	}
 	switch {
 	case cleartextBlocked && vh.Insecure == emissary.InsecureReject:
@@ -493,7 +493,7 @@ func (ix *index) backend(g *emissary.Group, mem *emissary.Member, share int) Bac
 }
 
 // group explains a group that takes share of the draws.
-func (ix *index) group(g *emissary.Group, pos, of, share int, counts map[*emissary.Member]int, earlier int, req *emissary.Request) Group {
+func (ix *index) group(g *emissary.Group, pos, of, share int, counts map[*emissary.Member]int, earlier []*emissary.Group, req *emissary.Request) Group {
 	out := Group{Mappings: slices.Clone(g.Mappings), Position: pos, Of: of, Share: share, Backends: []Backend{}}
 	if g.Builtin != "" {
 		out.Why = "Emissary's own " + g.Builtin + ", which every Host serves"
@@ -545,15 +545,29 @@ func (ix *index) groupName(g *emissary.Group) string {
 
 // why says why g takes the request: what of it matches, and that the
 // groups before it in route order do not.
-func why(g *emissary.Group, earlier int) string {
+func why(g *emissary.Group, earlier []*emissary.Group) string {
 	s := "its match holds (" + matchText(g) + ")"
-	switch earlier {
+	builtins := 0
+	for _, e := range earlier {
+		if e.Builtin != "" {
+			builtins++
+		}
+	}
+	var probes string
+	switch builtins {
+	case 0:
+	case len(earlier):
+		probes = " (Emissary's own probe routes)"
+	default:
+		probes = fmt.Sprintf(" (%d of them Emissary's own probe routes)", builtins)
+	}
+	switch len(earlier) {
 	case 0:
 		return s + "; it is the first route on the Host in Emissary's route order"
 	case 1:
-		return s + "; the one group before it in Emissary's route order does not take the request"
+		return s + "; the one group before it in Emissary's route order" + probes + " does not take the request"
 	}
-	return s + fmt.Sprintf("; the %d groups before it in Emissary's route order do not take the request", earlier)
+	return s + fmt.Sprintf("; the %d groups before it in Emissary's route order%s do not take the request", len(earlier), probes)
 }
 
 // matchText reads like "prefix /podinfo/, hostname *, header
