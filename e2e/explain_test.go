@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -118,6 +119,13 @@ func TestExplainDataPath(t *testing.T) {
 	}
 	if c := s.hit(50, map[string]string{"x-crossmap-cluster": "east"}); c["east"] != 50 {
 		t.Errorf("with the dev header the edge sends %v, want all 50 to east as explained", c)
+	}
+
+	// Bad input: the live API says what is wrong.
+	_, _, err = cli.FetchExplain(t.Context(), http.DefaultClient, base,
+		explain.Request{Method: http.MethodGet, URL: s.edgeURL + "/podinfo/", Headers: []string{"x-crossmap-cluster"}})
+	if err == nil || !strings.Contains(err.Error(), `header "x-crossmap-cluster": want "name: value"`) {
+		t.Errorf("a header without a value: %v", err)
 	}
 
 	s.stopGW()
