@@ -411,3 +411,36 @@ func TestExplainAgreesWithEdge(t *testing.T) {
 		}
 	}
 }
+
+// TestSampleURL: the page's link asks about a request the Mapping takes.
+func TestSampleURL(t *testing.T) {
+	regex := true
+	for _, tc := range []struct {
+		name  string
+		hosts []*ambv3.Host
+		m     *ambv3.Mapping
+		want  string
+	}{
+		{"no Host", nil, mt.Mapping("test", "podinfo", "/podinfo/", "podinfo.test:9898"), "http://example.com/podinfo/"},
+		{"a Host's name", []*ambv3.Host{host("test", "any", "*"), host("test", "edge", "podinfo.example.com")},
+			mt.Mapping("test", "podinfo", "/podinfo/", "podinfo.test:9898"), "http://podinfo.example.com/podinfo/"},
+		{"an exact hostname", nil, with(mt.Mapping("test", "podinfo", "/p/", "podinfo.test:9898"), func(m *ambv3.Mapping) { m.Spec.Hostname = "a.example.org" }), "http://a.example.org/p/"},
+		{"a glob", nil, with(mt.Mapping("test", "podinfo", "/p/", "podinfo.test:9898"), func(m *ambv3.Mapping) { m.Spec.Hostname = "*.example.org" }), "http://www.example.org/p/"},
+		{"a regex", nil, with(mt.Mapping("test", "podinfo", "^/p/.*$", "podinfo.test:9898"), func(m *ambv3.Mapping) { m.Spec.PrefixRegex = &regex }), "http://example.com/"},
+	} {
+		w := newWorld(nil)
+		w.snap.Mappings = []*ambv3.Mapping{tc.m}
+		w.snap.Hosts = tc.hosts
+		got := SampleURL(w.input(), tc.m)
+		if got != tc.want {
+			t.Errorf("%s: %s, want %s", tc.name, got, tc.want)
+		}
+		if tc.m.Spec.PrefixRegex != nil {
+			continue
+		}
+		e, err := Explain(w.input(), Request{URL: got})
+		if err != nil || len(e.Groups) != 1 || e.Groups[0].Name != "test/podinfo" {
+			t.Errorf("%s: explaining %s: %v %+v", tc.name, got, err, e)
+		}
+	}
+}

@@ -1,6 +1,7 @@
 package explain
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"net/http"
@@ -8,6 +9,7 @@ import (
 	"net/url"
 	"strings"
 
+	ambv3 "github.com/emissary-ingress/emissary/v3/pkg/api/getambassador.io/v3alpha1"
 	"golang.org/x/net/http/httpguts"
 
 	"github.com/crossmap/crossmap/emissary"
@@ -103,4 +105,38 @@ func (r Request) parse() (emissary.Request, RequestView, error) {
 		}
 	}
 	return req, view, nil
+}
+
+// SampleURL is the URL of a request m takes, as far as its hostname and
+// prefix say, for a link that explains it: an exact hostname as it is; for
+// a glob (or none), the first Host of the installation that binds m and
+// has an exact hostname the glob matches, else a name the glob matches;
+// the prefix as the path, "/" for a prefix_regex (a regex has no one path
+// to show).
+func SampleURL(in Input, m *ambv3.Mapping) string {
+	glob := cmp.Or(m.Spec.Hostname, "*")
+	host := glob
+	if strings.Contains(glob, "*") {
+		host = ""
+		for _, h := range emissary.Hosts(emissary.Input{Hosts: in.Snapshot.Hosts, AmbassadorID: in.Snapshot.AmbassadorID}) {
+			if !strings.Contains(h.Hostname, "*") && h.Binds(m) && emissary.HostglobMatches(glob, h.Hostname) {
+				host = h.Hostname
+				break
+			}
+		}
+	}
+	switch {
+	case host != "":
+	case glob == "*":
+		host = "example.com"
+	case strings.HasPrefix(glob, "*"):
+		host = "www" + strings.TrimPrefix(glob, "*")
+	default:
+		host = strings.TrimSuffix(glob, "*") + "com"
+	}
+	path := m.Spec.Prefix
+	if m.Spec.PrefixRegex != nil && *m.Spec.PrefixRegex || !strings.HasPrefix(path, "/") {
+		path = "/"
+	}
+	return (&url.URL{Scheme: "http", Host: host, Path: path}).String()
 }

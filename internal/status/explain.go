@@ -4,7 +4,6 @@ import (
 	"errors"
 	"net/http"
 	"net/url"
-	"strings"
 
 	ambv3 "github.com/emissary-ingress/emissary/v3/pkg/api/getambassador.io/v3alpha1"
 
@@ -80,7 +79,7 @@ func (s *Server) explainLinks(p *page) {
 		if !ok {
 			continue
 		}
-		u := SampleURL(m)
+		u := explain.SampleURL(in, m)
 		r.Explain = explainHref(u, "")
 		for j := range r.Backends {
 			if b := &r.Backends[j]; b.Dev {
@@ -96,24 +95,4 @@ func explainHref(u, header string) string {
 		q.Set("header", header)
 	}
 	return "/explain?" + q.Encode()
-}
-
-// SampleURL is a URL of a request m takes, as far as its hostname and
-// prefix say: a hostname glob gets a name it matches, a prefix_regex the
-// path "/" (a regex has no one path to show).
-func SampleURL(m *ambv3.Mapping) string {
-	host := m.Spec.Hostname
-	switch {
-	case host == "" || host == "*":
-		host = "example.com"
-	case strings.HasPrefix(host, "*"):
-		host = "www" + strings.TrimPrefix(host, "*")
-	case strings.HasSuffix(host, "*"):
-		host = strings.TrimSuffix(host, "*") + "com"
-	}
-	path := m.Spec.Prefix
-	if m.Spec.PrefixRegex != nil && *m.Spec.PrefixRegex || !strings.HasPrefix(path, "/") {
-		path = "/"
-	}
-	return (&url.URL{Scheme: "http", Host: host, Path: path}).String()
 }
