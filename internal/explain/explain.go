@@ -512,16 +512,15 @@ func (ix *index) group(g *emissary.Group, pos, of, share int, counts map[*emissa
 	}
 	if rt, ok := ix.in.Routes[out.Route]; ok {
 		out.Failover, out.Held = rt.Failover, rt.Held
-		src := strings.SplitN(out.Route, "/", 2)
+		ns, name, _ := strings.Cut(out.Route, "/")
 		for _, b := range rt.Backends {
 			if b.Header == "" {
 				continue
 			}
-			name, value, _ := strings.Cut(b.Header, ": ")
-			_, has := req.HeaderValue(name)
-			got, _ := req.HeaderValue(name)
+			header, value, _ := strings.Cut(b.Header, ": ")
+			got, has := req.HeaderValue(header)
 			out.DevRoutes = append(out.DevRoutes, DevRoute{Cluster: b.Cluster, Header: b.Header,
-				Mapping: src[0] + "/" + mapper.SiblingName(src[len(src)-1], b.Cluster, true), Healthy: b.Healthy,
+				Mapping: ns + "/" + mapper.SiblingName(name, b.Cluster, true), Healthy: b.Healthy,
 				Selected: has && got == value})
 		}
 	}

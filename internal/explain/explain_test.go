@@ -191,6 +191,9 @@ func TestExplain(t *testing.T) {
 			if e.Groups[0].DevHeader != "x-crossmap-cluster: dev-alice" {
 				t.Errorf("devHeader %q", e.Groups[0].DevHeader)
 			}
+			if d := e.Groups[0].DevRoutes; len(d) != 1 || !d[0].Selected || e.Groups[0].Route != "test/podinfo" {
+				t.Errorf("route %q dev routes %+v: want test/podinfo's, selected by this request", e.Groups[0].Route, d)
+			}
 			for _, c := range e.NotMatched {
 				if !strings.Contains(c.Message, "header matches are longer") {
 					t.Errorf("%s: %q, want the longer header match named", c.Mapping, c.Message)
