@@ -264,7 +264,10 @@ func Explain(in Input, r Request) (*Explanation, error) {
 	counts := map[*emissary.Member]int{}
 	matched := map[*emissary.Member]bool{}
 	for _, rt := range routes {
-		if _, miss := rt.match.Check(&req); rt.err == nil && miss == nil {
+		if rt.err != nil {
+			continue // Envoy could not compile it: see candidates
+		}
+		if _, miss := rt.match.Check(&req); miss == nil {
 			matched[rt.member] = true
 		}
 	}
@@ -615,8 +618,9 @@ func (ix *index) candidates(g *emissary.Group, vh emissary.Host, accepted bool, 
 		matches, errs := emissary.RouteMatches(g)
 		// The members share the group's match: its first speaks for
 		// them.
-		_, miss = matches[0].Check(req)
-		routeErr = errs[0]
+		if routeErr = errs[0]; routeErr == nil {
+			_, miss = matches[0].Check(req)
+		}
 	}
 	for _, name := range g.Mappings {
 		switch {

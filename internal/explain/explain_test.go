@@ -311,6 +311,16 @@ func TestExplain(t *testing.T) {
 		clusters:   map[string]int{},
 		unrouted:   100,
 		notMatched: map[string]string{"test/unlabelled": ReasonNotBound, "test/podinfo": ReasonNotBound},
+	}, {
+		name: "a prefix_regex Envoy cannot compile",
+		world: func() *world {
+			regex := true
+			return newWorld(nil, with(mt.Mapping("test", "broken", "/podinfo/(", "podinfo.test:9898"), func(m *ambv3.Mapping) { m.Spec.PrefixRegex = &regex }))
+		},
+		request:    Request{URL: "http://podinfo.example.com/podinfo/"},
+		answer:     AnswerRouted,
+		clusters:   map[string]int{"west": 100},
+		notMatched: map[string]string{"test/broken": ReasonRejected},
 	}} {
 		t.Run(tc.name, func(t *testing.T) {
 			w := tc.world()
