@@ -312,6 +312,8 @@ func TestExplain(t *testing.T) {
 		unrouted:   100,
 		notMatched: map[string]string{"test/unlabelled": ReasonNotBound, "test/podinfo": ReasonNotBound},
 	}, {
+		// Regression: Check ran on the nil regex of a route that did not
+		// compile, and panicked.
 		name: "a prefix_regex Envoy cannot compile",
 		world: func() *world {
 			regex := true
