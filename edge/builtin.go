@@ -24,10 +24,11 @@ const builtinTimeout = 10 * time.Second
 // builtinRoute is the one route of a probe group: the path, rewritten to
 // itself.
 func builtinRoute(g *group) *route {
+	matches, _ := emissary.RouteMatches(g.Group) // a prefix and hostname "*": nothing to compile
 	return &route{
 		group:     g,
 		numerator: 100,
-		path:      pathMatch{kind: pathPrefix, value: g.Builtin, caseSensitive: true},
+		match:     matches[0],
 		rewrite:   g.Builtin,
 		timeout:   builtinTimeout,
 	}

@@ -3,7 +3,6 @@ package edge
 import (
 	"cmp"
 	"fmt"
-	"net"
 	"slices"
 	"strings"
 
@@ -28,101 +27,33 @@ type host struct {
 	term *termination
 }
 
-// Insecure actions (ir/irhost.py, IRHost.setup; the Host CRD's enum).
+// Insecure actions (emissary.Host.Insecure).
 const (
-	actionRoute    = "Route"
-	actionRedirect = "Redirect"
-	actionReject   = "Reject"
+	actionRoute    = emissary.InsecureRoute
+	actionRedirect = emissary.InsecureRedirect
+	actionReject   = emissary.InsecureReject
 )
 
 // defaultHost is the Host Emissary makes up when the installation has none
 // (emissary.DefaultHost), cleartext routed.
 func defaultHost() *host {
 	d := emissary.DefaultHost()
-	return &host{name: d.Name, hostname: d.Hostname, bind: d, insecure: actionRoute}
+	return &host{name: d.Name, hostname: d.Hostname, bind: d, insecure: d.Insecure}
 }
 
 // newHost reads h.
 func newHost(h *ambv3.Host) *host {
 	bind := emissary.HostOf(h)
-	out := &host{name: bind.Name, hostname: bind.Hostname, bind: bind, insecure: actionRedirect}
-	// ir/irhost.py, IRHost.setup: the insecure action defaults to
-	// Redirect.
-	if h.Spec != nil && h.Spec.RequestPolicy != nil && h.Spec.RequestPolicy.Insecure.Action != "" {
-		out.insecure = h.Spec.RequestPolicy.Insecure.Action
-	}
-	return out
+	return &host{name: bind.Name, hostname: bind.Hostname, bind: bind, insecure: bind.Insecure}
 }
 
 // accepts is emissary.Host.Accepts: whether the Host takes the group.
 func (h *host) accepts(g *group) bool { return h.bind.Accepts(g.Group) }
 
-// vhosts is the set of Envoy virtual hosts, one per distinct Host
-// hostname, and picks one for a request the way Envoy does
-// (RouteMatcher::findVirtualHost): an exact domain first, then the longest
-// "*suffix" wildcard, then the longest "prefix*" wildcard, then "*". A
-// wildcard never matches the empty string. Domains compare without regard
-// to case.
-type vhosts struct {
-	exact    map[string]*host
-	suffixes []*host // "*suffix", longest suffix first
-	prefixes []*host // "prefix*", longest prefix first
-	any      *host   // "*"
-}
-
-func newVhosts(hosts []*host) vhosts {
-	v := vhosts{exact: map[string]*host{}}
-	for _, h := range hosts {
-		d := strings.ToLower(h.hostname)
-		switch {
-		case d == "*":
-			v.any = h
-		case strings.HasPrefix(d, "*"):
-			v.suffixes = append(v.suffixes, h)
-		case strings.HasSuffix(d, "*"):
-			v.prefixes = append(v.prefixes, h)
-		default:
-			v.exact[d] = h
-		}
-	}
-	longestFirst := func(a, b *host) int { return cmp.Compare(len(b.hostname), len(a.hostname)) }
-	slices.SortStableFunc(v.suffixes, longestFirst)
-	slices.SortStableFunc(v.prefixes, longestFirst)
-	return v
-}
-
-func (v vhosts) find(hostname string) *host {
-	d := strings.ToLower(hostname)
-	if h, ok := v.exact[d]; ok {
-		return h
-	}
-	for _, h := range v.suffixes {
-		suffix := strings.ToLower(h.hostname[1:])
-		if len(d) > len(suffix) && strings.HasSuffix(d, suffix) {
-			return h
-		}
-	}
-	for _, h := range v.prefixes {
-		prefix := strings.ToLower(h.hostname[:len(h.hostname)-1])
-		if len(d) > len(prefix) && strings.HasPrefix(d, prefix) {
-			return h
-		}
-	}
-	return v.any
-}
-
-// requestHost is the request's :authority without a port. Emissary's
-// strip_matching_host_port drops the port when it is the listener's; the
-// dev edge listens on one port, usually behind a port-forward that changes
-// the number the client wrote, so it drops any port.
-func requestHost(hostport string) string {
-	if h, _, err := net.SplitHostPort(hostport); err == nil {
-		if strings.Contains(h, ":") {
-			return "[" + h + "]"
-		}
-		return h
-	}
-	return hostport
+// newVhosts makes the Envoy virtual hosts of hosts, one per distinct
+// hostname (emissary.VirtualHosts picks one for a request).
+func newVhosts(hosts []*host) emissary.VirtualHosts[*host] {
+	return emissary.NewVirtualHosts(hosts, func(h *host) string { return h.hostname })
 }
 
 // tlsChain is an Envoy filter chain with TLS (envoy/v3/v3listener.py,
@@ -133,7 +64,7 @@ type tlsChain struct {
 	serverName string
 	term       *termination
 	hosts      []*host
-	vhosts     vhosts
+	vhosts     emissary.VirtualHosts[*host]
 }
 
 // tlsChains picks the TLS chain for a connection's SNI as Envoy matches

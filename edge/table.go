@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"maps"
 	"net/http"
-	"net/url"
 	"slices"
 	"strings"
 	"time"
@@ -119,7 +118,7 @@ type AddedHeader struct {
 // and safe for concurrent use.
 type Table struct {
 	// vhosts are those of Envoy's cleartext filter chain: every Host's.
-	vhosts vhosts
+	vhosts emissary.VirtualHosts[*host]
 	// hosts are the same virtual hosts in Host order, for VirtualHosts.
 	hosts []*host
 	// chains are the TLS filter chains, by server name; a TLS connection
@@ -134,11 +133,13 @@ type route struct {
 	group     *group
 	mapping   string
 	numerator int // the route matches draws below it (runtime_fraction)
-	path      pathMatch
-	rewrite   string // prefix_rewrite; "" means none
-	hostRw    string
-	timeout   time.Duration
-	backend   backend
+	// match is the Envoy route match (emissary.RouteMatches): the path,
+	// the group's headers and query parameters.
+	match   emissary.RouteMatch
+	rewrite string // prefix_rewrite; "" means none
+	hostRw  string
+	timeout time.Duration
+	backend backend
 	// addHeaders are the group's add_request_headers: Emissary merges
 	// them over the group and adds them on every route of it.
 	addHeaders []AddedHeader
@@ -146,13 +147,10 @@ type route struct {
 }
 
 // group is an Emissary mapping group (emissary.Group) with its Envoy
-// matchers and routes.
+// routes.
 type group struct {
 	*emissary.Group
-	kind    pathKind // from the first Mapping: the group's prefix_regex / prefix_exact
-	headers []valueMatch
-	query   []valueMatch
-	routes  []*route
+	routes []*route
 }
 
 // Build turns a snapshot into a routing table, and reports what it cannot
@@ -341,14 +339,14 @@ func (b *builder) admit(m *ambv3.Mapping) bool {
 		return true // emissary.Groups rejects it, and says why
 	}
 	if sp.PrefixRegex != nil && *sp.PrefixRegex {
-		if _, err := fullMatch(sp.Prefix); err != nil {
+		if _, err := emissary.FullMatch(sp.Prefix); err != nil {
 			b.problem(name, "prefix", "prefix_regex %q is not a valid RE2 regex (%v); Envoy would refuse the configuration, the dev edge leaves the Mapping out", sp.Prefix, err)
 			return false
 		}
 	}
-	_, err := valueMatches(match.Headers, true)
+	_, err := emissary.ValueMatches(match.Headers, true)
 	if err == nil {
-		_, err = valueMatches(match.Query, false)
+		_, err = emissary.ValueMatches(match.Query, false)
 	}
 	if err != nil {
 		b.problem(name, "", "%v; Envoy would refuse the configuration, the dev edge leaves the Mapping out", err)
@@ -357,47 +355,10 @@ func (b *builder) admit(m *ambv3.Mapping) bool {
 	return true
 }
 
-// valueMatches builds the Envoy matchers for headers (hostGlob: an exact
-// :authority is a glob) or query parameters.
-func valueMatches(kvs []emissary.KV, hostGlob bool) ([]valueMatch, error) {
-	var out []valueMatch
-	for _, h := range kvs {
-		vm := valueMatch{name: h.Name, value: h.Value}
-		switch {
-		case h.Regex:
-			re, err := fullMatch(h.Value)
-			if err != nil {
-				return nil, fmt.Errorf("the regex %q for %s is not a valid RE2 regex (%v)", h.Value, h.Name, err)
-			}
-			vm.kind, vm.re = matchRegex, re
-		case hostGlob && h.Name == ":authority":
-			// generate_headers: a hostname is a glob; "*" matches
-			// everything and is left out.
-			switch {
-			case h.Value == "*":
-				continue
-			case strings.HasPrefix(h.Value, "*"):
-				vm.kind, vm.value = matchSuffix, h.Value[1:]
-			case strings.HasSuffix(h.Value, "*"):
-				vm.kind, vm.value = matchPrefix, h.Value[:len(h.Value)-1]
-			}
-		}
-		out = append(out, vm)
-	}
-	return out, nil
-}
-
 // finalize is the rest of IRHTTPMappingGroup.finalize, and V3Route: it
 // makes the Envoy routes of a group emissary.Groups formed and weighed.
 func (b *builder) finalize(eg *emissary.Group, svcs services, ctxs contextIndex, secrets secretIndex) *group {
 	g := &group{Group: eg}
-	g.headers, _ = valueMatches(eg.Match.Headers, true) // compiled once already in admit
-	switch sp := &eg.First.Spec; {
-	case sp.PrefixRegex != nil && *sp.PrefixRegex:
-		g.kind = pathRegex
-	case sp.PrefixExact != nil && *sp.PrefixExact:
-		g.kind = pathExact
-	}
 	if eg.Builtin != "" {
 		g.routes = []*route{builtinRoute(g)}
 		return g
@@ -412,12 +373,10 @@ func (b *builder) finalize(eg *emissary.Group, svcs services, ctxs contextIndex,
 		return g
 	}
 	// Flattened group settings: add_request_headers merge, later Mappings
-	// winning; case_sensitive is the last Mapping's that has it (the
-	// labels and query parameters are emissary.Groups'). Members of a
-	// group have equal route weights, so finalize's sort by route weight
-	// keeps the order they were added in.
+	// winning (case_sensitive, the labels and query parameters are
+	// emissary's). Members of a group have equal route weights, so
+	// finalize's sort by route weight keeps the order they were added in.
 	var addHeaders map[string]ambv3.AddedHeader
-	var groupCase *bool
 	for _, name := range eg.Mappings {
 		i := slices.IndexFunc(eg.Members, func(mem *emissary.Member) bool { return mem.Name == name })
 		if i < 0 {
@@ -430,11 +389,7 @@ func (b *builder) finalize(eg *emissary.Group, svcs services, ctxs contextIndex,
 			}
 			maps.Copy(addHeaders, *h)
 		}
-		if c := sp.CaseSensitive; c != nil {
-			groupCase = c
-		}
 	}
-	g.query, _ = valueMatches(eg.Query, false) // compiled once already in admit
 	var added []AddedHeader
 	for _, k := range slices.Sorted(maps.Keys(addHeaders)) {
 		h := addHeaders[k]
@@ -443,30 +398,23 @@ func (b *builder) finalize(eg *emissary.Group, svcs services, ctxs contextIndex,
 
 	// The members come in the order of their Envoy routes, each with the
 	// cumulative numerator of its runtime_fraction.
-	for _, mem := range eg.Members {
+	matches, errs := emissary.RouteMatches(eg)
+	for i, mem := range eg.Members {
 		sp := &mem.Mapping.Spec
+		if errs[i] != nil {
+			// Header and query regexes were checked in admit: this is a
+			// member's prefix in a prefix_regex group.
+			b.problem(mem.Name, "prefix", "%v; the dev edge leaves the Mapping out", errs[i])
+			continue
+		}
 		rt := &route{
 			group:     g,
 			mapping:   mem.Name,
 			numerator: mem.Numerator,
-			path:      pathMatch{kind: g.kind, value: sp.Prefix, caseSensitive: true},
+			match:     matches[i],
 			rewrite:   "/",
 			hostRw:    sp.HostRewrite,
 			timeout:   DefaultTimeout,
-		}
-		if g.kind == pathRegex {
-			// A member that does not say prefix_regex in a regex group:
-			// its prefix is still matched as the group's regex.
-			re, err := fullMatch(sp.Prefix)
-			if err != nil {
-				b.problem(mem.Name, "prefix", "the group's prefix_regex %q is not a valid RE2 regex (%v); the dev edge leaves the Mapping out", sp.Prefix, err)
-				continue
-			}
-			rt.path.re = re
-		}
-		// case_sensitive: the Mapping's, else the group's, else true.
-		if c := cmp.Or(sp.CaseSensitive, groupCase); c != nil {
-			rt.path.caseSensitive = *c
 		}
 		// rewrite defaults to "/"; "" turns it off; regex_rewrite turns
 		// it off too (irhttpmapping.py).
@@ -512,8 +460,8 @@ func (t *Table) Route(r *http.Request, draw int) (target *Target, ok bool) {
 	if t == nil {
 		return nil, false
 	}
-	host := requestHost(r.Host)
-	secure := r.TLS != nil
+	req := emissary.RequestOf(r)
+	secure := req.Secure
 	vhosts := t.vhosts
 	if secure {
 		// The connection's TLS chain, chosen again by its SNI: the
@@ -524,7 +472,7 @@ func (t *Table) Route(r *http.Request, draw int) (target *Target, ok bool) {
 		}
 		vhosts = ch.vhosts
 	}
-	vh := vhosts.find(host)
+	vh, _ := vhosts.Find(req.Authority)
 	// Emissary's listener takes cleartext and TLS (XFP security model,
 	// Envoy setting X-Forwarded-Proto from the connection), and writes
 	// each route of a virtual host twice: for X-Forwarded-Proto https,
@@ -535,51 +483,19 @@ func (t *Table) Route(r *http.Request, draw int) (target *Target, ok bool) {
 	if vh == nil || !secure && vh.insecure == actionReject {
 		return nil, false
 	}
-	path := r.URL.EscapedPath()
-	var query url.Values
 	for _, rt := range vh.routes {
 		if draw >= rt.numerator {
 			continue
 		}
-		n, ok := rt.path.match(path)
-		if !ok || !headersMatch(rt.group.headers, r, host) {
+		n, miss := rt.match.Check(&req)
+		if miss != nil {
 			continue
 		}
-		if len(rt.group.query) > 0 {
-			if query == nil {
-				// ParseQuery keeps what it can parse; Envoy also skips
-				// malformed pairs.
-				query, _ = url.ParseQuery(r.URL.RawQuery)
-			}
-			if !queryMatch(rt.group.query, query) {
-				continue
-			}
-		}
-		target := rt.target(path, n)
+		target := rt.target(req.Path, n)
 		target.Redirect = !secure && vh.insecure == actionRedirect
 		return target, true
 	}
 	return nil, false
-}
-
-func headersMatch(ms []valueMatch, r *http.Request, host string) bool {
-	for i := range ms {
-		v, ok := header(r, host, ms[i].name)
-		if !ok || !ms[i].matches(v) {
-			return false
-		}
-	}
-	return true
-}
-
-func queryMatch(ms []valueMatch, q url.Values) bool {
-	for i := range ms {
-		v, ok := queryValue(q, ms[i].name)
-		if !ok || !ms[i].matches(v) {
-			return false
-		}
-	}
-	return true
 }
 
 // target is the Target for a request with path, of which the route's
@@ -638,14 +554,7 @@ func (t *Table) Routes() []RouteView {
 	if t == nil {
 		return nil
 	}
-	var hosts []*host
-	if t.vhosts.any != nil {
-		hosts = append(hosts, t.vhosts.any)
-	}
-	for _, h := range t.vhosts.exact {
-		hosts = append(hosts, h)
-	}
-	hosts = append(append(hosts, t.vhosts.suffixes...), t.vhosts.prefixes...)
+	hosts := slices.Clone(t.hosts)
 	slices.SortFunc(hosts, func(a, b *host) int { return cmp.Compare(a.name, b.name) })
 	var out []RouteView
 	for _, h := range hosts {

@@ -70,11 +70,11 @@ func TestVhostSelection(t *testing.T) {
 		{".example.com", "any"}, // the * of "*.example.com" would match ""
 		{"other", "any"},
 	} {
-		if got := v.find(tc.host); got == nil || got.name != tc.want {
+		if got, _ := v.Find(tc.host); got == nil || got.name != tc.want {
 			t.Errorf("find(%q) = %v, want %s", tc.host, got, tc.want)
 		}
 	}
-	if got := newVhosts(hosts[1:2]).find("b.example.com"); got != nil {
+	if got, ok := newVhosts(hosts[1:2]).Find("b.example.com"); ok {
 		t.Errorf("find without a match = %v, want nil", got.name)
 	}
 }
@@ -136,7 +136,7 @@ func TestRouteOrder(t *testing.T) {
 			tbl, problems := Build(Input{Mappings: tc.mappings})
 			assertServiceProblemsOnly(t, problems)
 			var got []string
-			for _, r := range tbl.vhosts.any.routes {
+			for _, r := range tbl.hosts[0].routes { // the default Host's
 				if r.group.Builtin == "" {
 					got = append(got, strings.TrimPrefix(r.mapping, "test/"))
 				}

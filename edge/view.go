@@ -1,5 +1,7 @@
 package edge
 
+import "github.com/crossmap/crossmap/emissary"
+
 // A read-only view of a Table in Envoy's terms, for tests that hold the
 // edge against Emissary's own compiler (internal/emissarytest). The proxy
 // does not use it.
@@ -54,11 +56,11 @@ func (t *Table) VirtualHosts() []VirtualHostView {
 			v := VirtualHostRoute{
 				Mapping:       rt.mapping,
 				Builtin:       rt.group.Builtin,
-				PathKind:      [...]string{pathPrefix: "prefix", pathExact: "path", pathRegex: "regex"}[rt.path.kind],
-				Path:          rt.path.value,
-				CaseSensitive: rt.path.caseSensitive,
-				Headers:       matchViews(rt.group.headers),
-				Query:         matchViews(rt.group.query),
+				PathKind:      rt.match.Path.Kind.String(),
+				Path:          rt.match.Path.Value,
+				CaseSensitive: rt.match.Path.CaseSensitive,
+				Headers:       matchViews(rt.match.Headers),
+				Query:         matchViews(rt.match.Query),
 				Numerator:     rt.numerator,
 				Backend:       rt.backend.key,
 				HostRewrite:   rt.hostRw,
@@ -75,10 +77,10 @@ func (t *Table) VirtualHosts() []VirtualHostView {
 	return out
 }
 
-func matchViews(ms []valueMatch) []MatchView {
+func matchViews(ms []emissary.ValueMatch) []MatchView {
 	var out []MatchView
 	for _, m := range ms {
-		out = append(out, MatchView{Name: m.name, Kind: [...]string{matchExact: "exact", matchRegex: "regex", matchPrefix: "prefix", matchSuffix: "suffix"}[m.kind], Value: m.value})
+		out = append(out, MatchView{Name: m.Name, Kind: m.Kind.String(), Value: m.Value})
 	}
 	return out
 }

@@ -19,7 +19,12 @@
 //   - Host binding: mappingSelector, hostname globs, ambassador_id
 //     (ir/irhost.py, matches_httpgroup; ir/irutils.py), see Host;
 //   - precedence and route order (ir/irhttpmapping.py, _route_weight;
-//     ir/ir.py, ordered_groups), see RouteWeight.
+//     ir/ir.py, ordered_groups), see RouteWeight;
+//   - how Envoy matches a request against the routes Emissary writes, and
+//     picks the virtual host (envoy/v3/v3route.py; Envoy's
+//     RouteMatcher::findVirtualHost), see Request, RouteMatches and
+//     VirtualHosts: the dev edge routes with them and `crossmap explain`
+//     explains with them, so the two cannot disagree.
 //
 // Groups puts them together: from the Mappings and Hosts of one Emissary
 // installation it computes every group, in route order, with every

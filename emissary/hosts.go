@@ -20,16 +20,31 @@ type Host struct {
 	// selector), which is not the same as one with no labels.
 	Selector    map[string]string
 	HasSelector bool
+	// Insecure is requestPolicy.insecure.action, what a cleartext request
+	// gets: Route, Redirect (to https; the default) or Reject. The secure
+	// action is always Route.
+	Insecure string
 }
+
+// Insecure actions of a Host (ir/irhost.py, IRHost.setup; the Host CRD's
+// enum).
+const (
+	InsecureRoute    = "Route"
+	InsecureRedirect = "Redirect"
+	InsecureReject   = "Reject"
+)
 
 // HostOf reads h as IRHost.setup does (ir/irhost.py): hostname defaults to
 // "*", and the deprecated selector stands in for a missing mappingSelector.
 func HostOf(h *ambv3.Host) Host {
-	out := Host{Name: h.Namespace + "/" + h.Name, Hostname: "*"}
+	out := Host{Name: h.Namespace + "/" + h.Name, Hostname: "*", Insecure: InsecureRedirect}
 	if h.Spec == nil {
 		return out
 	}
 	out.Hostname = cmp.Or(h.Spec.Hostname, "*")
+	if p := h.Spec.RequestPolicy; p != nil && p.Insecure.Action != "" {
+		out.Insecure = p.Insecure.Action
+	}
 	sel := h.Spec.MappingSelector
 	if !selectorSet(sel) {
 		sel = h.Spec.DeprecatedSelector
@@ -42,8 +57,9 @@ func HostOf(h *ambv3.Host) Host {
 }
 
 // DefaultHost is the Host Emissary makes up when the installation has none
-// (ir/irhost.py, HostFactory.finalize): hostname "*", no mappingSelector.
-func DefaultHost() Host { return Host{Name: "default-host", Hostname: "*"} }
+// (ir/irhost.py, HostFactory.finalize): hostname "*", no mappingSelector,
+// and cleartext routed.
+func DefaultHost() Host { return Host{Name: "default-host", Hostname: "*", Insecure: InsecureRoute} }
 
 // selectorSet reports whether Emissary sees a selector at all: Python
 // treats an empty dict as false, and an empty matchLabels is dropped from

@@ -672,15 +672,27 @@ func (ix *routeIndex) inForce(m *ambv3.Mapping, r *Route) {
 
 // remoteHealth says whether a remote backend can take traffic, and why not.
 func (ix *routeIndex) remoteHealth(link LinkHealth, mirror *corev1.Service) (bool, string) {
-	switch {
-	case link.Drained:
-		return false, "cluster " + link.Cluster + " is drained by a drill"
-	case !link.GatewayAlive && link.Mode != crossmapv1.ModeFlat:
-		return false, "gateway of cluster " + link.Cluster + " is dead"
-	case ix.ready[mirror.Namespace+"/"+mirror.Name] == 0:
+	if down := link.Down(); down != "" {
+		return false, down
+	}
+	if ix.ready[mirror.Namespace+"/"+mirror.Name] == 0 {
 		return false, "no ready endpoints in cluster " + link.Cluster
 	}
 	return true, ""
+}
+
+// Down says why no request may go to the Link's cluster whatever its
+// endpoints, or "" when the Link itself lets them through: a drill drains
+// it, or its gateway is dead (flat mode has no gateway). The route role
+// and crossmap explain both ask it, so they give one reason.
+func (link LinkHealth) Down() string {
+	switch {
+	case link.Drained:
+		return "cluster " + link.Cluster + " is drained by a drill"
+	case !link.GatewayAlive && link.Mode != crossmapv1.ModeFlat:
+		return "gateway of cluster " + link.Cluster + " is dead"
+	}
+	return ""
 }
 
 func sumWeights(cws []ingress.ClusterWeight) int {

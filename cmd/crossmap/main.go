@@ -32,6 +32,7 @@ func commands() []command {
 		{"edge", "run the dev edge: a Mapping-compatible HTTP edge (and gateway) for dev clusters", runEdge},
 		{"demo", "run the local multi-cluster demo on real control planes, with real requests", runDemo},
 		{"status", "show a running controller's Links, routes and problems", runStatus},
+		{"explain", "explain where Emissary sends a request, and why, from a running controller", runExplain},
 		{"link", "link a remote cluster: read-only credentials there, a Link here", runLink},
 		{"check", "check that a cluster is ready for the controller", runCheck},
 		{"drill", "rehearse losing a cluster: what if, then drain it for a bounded time", runDrill},

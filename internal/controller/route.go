@@ -115,6 +115,9 @@ func (r *RouteReconciler) reconcile(ctx context.Context, _ reconcile.Request) (r
 	if err != nil {
 		return reconcile.Result{}, err
 	}
+	if err := r.recordRouting(ctx, snap); err != nil {
+		return reconcile.Result{}, err
+	}
 
 	owner := mapper.RouteSelector()
 	var existing []mapper.Object

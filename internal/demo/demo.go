@@ -147,6 +147,7 @@ func Run(ctx context.Context, o Options) error {
 		step{"east's gateway is back: the configured split returns", d.restore},
 		step{"A drill: what if east were lost, then losing it for real for 3s (crossmap drill)", d.drill},
 		step{"A request with " + devHeader + ": " + devCluster + " lands in the dev cluster", d.devRoute},
+		step{"crossmap explain: where west's edge sends a request, and why", d.explain},
 		step{"crossmap status", d.status})
 	for _, step := range steps {
 		d.n++

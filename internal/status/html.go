@@ -100,6 +100,9 @@ type pageRoute struct {
 	// Members are the Emissary group in force.
 	Members  []pageMember
 	Problems []pageProblem
+	// Explain is the /explain link of a request the route takes;
+	// "" when the model has nothing to explain with.
+	Explain string
 }
 
 type pageMember struct {
@@ -124,6 +127,9 @@ type pageBackend struct {
 	ConfiguredPct, EffectivePct int
 	// Differs is true when health moved the effective weight.
 	Differs bool
+	// Explain is, for a dev route, the /explain link of a request with
+	// its header.
+	Explain string
 }
 
 type pageService struct {
@@ -228,7 +234,9 @@ func btoi(b bool) int {
 // template error is a clean 500 rather than half a page.
 func (s *Server) getPage(w http.ResponseWriter, _ *http.Request) {
 	var buf bytes.Buffer
-	if err := pageTmpl.Execute(&buf, newPage(s.view(), s.now())); err != nil {
+	p := newPage(s.view(), s.now())
+	s.explainLinks(&p)
+	if err := pageTmpl.Execute(&buf, p); err != nil {
 		writeError(w, http.StatusInternalServerError, "render page: "+err.Error())
 		return
 	}

@@ -7,6 +7,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/crossmap/crossmap/internal/explain"
 	"github.com/crossmap/crossmap/mapper"
 )
 
@@ -162,6 +163,8 @@ type Model struct {
 	routes   map[string]Route
 	problems map[string][]Problem
 	trust    Trust
+	// routing is what /explain reads (SetRouting).
+	routing *explain.Input
 }
 
 // NewModel returns an empty model.

@@ -54,6 +54,7 @@ func (s *Server) Handler() http.Handler {
 	get("/status/trust", func(w http.ResponseWriter, _ *http.Request) { writeJSON(w, http.StatusOK, s.view().Trust) })
 	get("/status/routes", s.getRoutes)
 	get("/status/routes/{namespace}/{name}", s.getRoute)
+	get("/explain", s.getExplain)
 	get("/metrics", s.getMetrics())
 	get("/healthz", func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
