@@ -33,6 +33,8 @@ type VirtualHostRoute struct {
 	PrefixRewrite string // "" for none
 	TLSContext    string // the Origin's Context; "" without tls
 	AddedHeaders  []AddedHeader
+	// ResponseHeaders are the group's add_response_headers.
+	ResponseHeaders []AddedHeader
 }
 
 // MatchView is a header or query parameter matcher: Kind is exact, regex,
@@ -52,18 +54,19 @@ func (t *Table) VirtualHosts() []VirtualHostView {
 		vh := VirtualHostView{Host: h.name, Hostname: h.hostname, Routes: make([]VirtualHostRoute, 0, len(h.routes))}
 		for _, rt := range h.routes {
 			v := VirtualHostRoute{
-				Mapping:       rt.mapping,
-				Builtin:       rt.group.Builtin,
-				PathKind:      [...]string{pathPrefix: "prefix", pathExact: "path", pathRegex: "regex"}[rt.path.kind],
-				Path:          rt.path.value,
-				CaseSensitive: rt.path.caseSensitive,
-				Headers:       matchViews(rt.group.headers),
-				Query:         matchViews(rt.group.query),
-				Numerator:     rt.numerator,
-				Backend:       rt.backend.key,
-				HostRewrite:   rt.hostRw,
-				PrefixRewrite: rt.rewrite,
-				AddedHeaders:  append([]AddedHeader(nil), rt.addHeaders...),
+				Mapping:         rt.mapping,
+				Builtin:         rt.group.Builtin,
+				PathKind:        [...]string{pathPrefix: "prefix", pathExact: "path", pathRegex: "regex"}[rt.path.kind],
+				Path:            rt.path.value,
+				CaseSensitive:   rt.path.caseSensitive,
+				Headers:         matchViews(rt.group.headers),
+				Query:           matchViews(rt.group.query),
+				Numerator:       rt.numerator,
+				Backend:         rt.backend.key,
+				HostRewrite:     rt.hostRw,
+				PrefixRewrite:   rt.rewrite,
+				AddedHeaders:    append([]AddedHeader(nil), rt.addHeaders...),
+				ResponseHeaders: append([]AddedHeader(nil), rt.respHeaders...),
 			}
 			if rt.origin != nil {
 				v.TLSContext = rt.origin.Context

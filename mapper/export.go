@@ -27,6 +27,9 @@ type ExportSnapshot struct {
 	// MutualTLS makes the gateway Host terminate mutual TLS and reject
 	// cleartext.
 	MutualTLS bool
+	// ServedByHeader is the response header the gateway Mappings add,
+	// naming Cluster (ingress.ServedBy); empty for none.
+	ServedByHeader string
 	// Services are the Services that match the export selector. Mirrors are
 	// dropped here even if they match: re-exporting a mirror would route a
 	// cluster's traffic back through itself.
@@ -75,6 +78,7 @@ func Export(s ExportSnapshot) ([]Object, []Problem) {
 				Hostname:     ingress.GatewayHostname(svc.Namespace, svc.Name, port, i),
 				Service:      svc.Name + "." + svc.Namespace + ":" + strconv.Itoa(int(port.Port)),
 				AmbassadorID: slices.Clone(s.AmbassadorID),
+				ServedBy:     ingress.ServedBy(s.ServedByHeader, s.Cluster),
 			})
 			out = append(out, Stamp(m))
 		}

@@ -72,6 +72,9 @@ type RouteSnapshot struct {
 	AmbassadorID []string
 	// DevHeader is the request header that selects a dev route.
 	DevHeader string
+	// ServedByHeader is the response header dev routes add, naming their
+	// cluster (ingress.ServedBy); empty for none.
+	ServedByHeader string
 	// TrafficSplit is the default for Mappings that do not say.
 	TrafficSplit bool
 	// TrafficSplitVersion is ingress.TrafficSplitV1alpha2 or V1alpha1.
@@ -732,6 +735,13 @@ func (ix *routeIndex) sibling(m *ambv3.Mapping, ref ingress.ServiceRef, link Lin
 	}
 	if header != "" {
 		route.Headers = map[string]string{header: devCluster}
+		// A dev route is a group of its own, so its response header is
+		// its own. A weighted sibling's would not be: Emissary gives every
+		// route of a group the union of its members' add_response_headers
+		// (irhttpmappinggroup.py, finalize), so the local backend's answers
+		// would name the remote cluster too. Those answers are named by
+		// the remote cluster's gateway Mapping instead (Export).
+		route.ResponseHeaders = ingress.ServedBy(ix.s.ServedByHeader, devCluster)
 	}
 	return ingress.SiblingMapping(m, route)
 }
