@@ -170,8 +170,9 @@ func scenarios() []scenario {
 	out = append(out, scenario{name: "served-by header", servedBy: "x-crossmap-cluster",
 		ann:     withAnn(split("east=50"), "crossmap.io/dev-routes", "west"),
 		remotes: eastWest, generated: 2})
-	// Every failover state, for both policies: east=30 and west=10.
-	for _, policy := range []string{"weighted", "local-first"} {
+	// Every failover state, for every policy: east=30 and west=10; for
+	// priority the tiers local, east, west.
+	for _, policy := range []string{"weighted", "local-first", "priority"} {
 		for _, st := range []struct {
 			name      string
 			localDown bool
@@ -183,9 +184,13 @@ func scenarios() []scenario {
 			{"local unhealthy", true, eastWest},
 			{"nothing healthy", true, []remote{{name: "east", dead: true}, {name: "west", notReady: true}}},
 		} {
+			ann := withAnn(split("east=30,west=10"), "crossmap.io/failover", policy)
+			if policy == "priority" {
+				ann = withAnn(ann, "crossmap.io/priority", "local,east,west")
+			}
 			out = append(out, scenario{
 				name:      "failover " + policy + " " + st.name,
-				ann:       withAnn(split("east=30,west=10"), "crossmap.io/failover", policy),
+				ann:       ann,
 				localDown: st.localDown, remotes: st.remotes, generated: 2,
 			})
 		}
