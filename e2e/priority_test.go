@@ -206,6 +206,16 @@ func TestDataPathPriorityTiers(t *testing.T) {
 		}
 		return nil
 	})
+	// Each move told people: a Failover Event on the Mapping naming the
+	// tier in force, and the failover counter.
+	h.eventually("a Failover Event names north's tier", func(context.Context) error {
+		for _, e := range h.events(h.west, h.ns) {
+			if e.Reason == "Failover" && e.InvolvedObject.Name == "podinfo" && strings.Contains(e.Message, "priority: tier 3 (north)") {
+				return nil
+			}
+		}
+		return fmt.Errorf("no Failover Event on podinfo naming tier 3 (north)")
+	})
 	s.wantUserObjectsUnchanged()
 }
 
