@@ -50,6 +50,7 @@ var honouredFields = map[string]bool{
 	"host_rewrite":           true,
 	"timeout_ms":             true,
 	"add_request_headers":    true, // values with %…% operators are reported
+	"add_response_headers":   true, // likewise
 	"load_balancer":          true, // round_robin only; other policies are reported
 	"tls":                    true, // originate TLS with the TLSContext it names (tls.go)
 }
@@ -66,7 +67,6 @@ var bookkeepingFields = map[string]bool{
 // unsupportedFields says, for each field the edge does not implement, what
 // Emissary would do with it. A field missing here gets a generic message.
 var unsupportedFields = map[string]string{
-	"add_response_headers":               "add these headers to the response",
 	"add_linkerd_headers":                "add an l5d-dst-override header naming the service, for Linkerd",
 	"auto_host_rewrite":                  "set the Host header to the upstream endpoint's address",
 	"dns_type":                           "resolve the service with this DNS lookup type",
@@ -177,6 +177,13 @@ func checkFields(m *ambv3.Mapping) fieldCheck {
 		for _, k := range slices.Sorted(maps.Keys(*sp.AddRequestHeaders)) {
 			if strings.Contains((*sp.AddRequestHeaders)[k].Value, "%") {
 				problem("add_request_headers", "not supported by the dev edge; Emissary would expand Envoy's %%…%% variables in header %s, the dev edge sends the value as written", k)
+			}
+		}
+	}
+	if sp.AddResponseHeaders != nil {
+		for _, k := range slices.Sorted(maps.Keys(*sp.AddResponseHeaders)) {
+			if strings.Contains((*sp.AddResponseHeaders)[k].Value, "%") {
+				problem("add_response_headers", "not supported by the dev edge; Emissary would expand Envoy's %%…%% variables in header %s, the dev edge answers with the value as written", k)
 			}
 		}
 	}

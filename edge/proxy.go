@@ -51,8 +51,12 @@ type Proxy struct {
 	state atomic.Pointer[served]
 	draw  func() int
 	next  sync.Map // Target.Backend -> *atomic.Uint64, the round-robin counters
-	rp    *httputil.ReverseProxy
-	base  http.RoundTripper // routes that do not originate TLS
+	// served counts upstream answers by the cluster that answered
+	// (Target.Cluster): Target.Cluster -> *atomic.Uint64. It outlives
+	// tables, as the counts of a metric must.
+	served sync.Map
+	rp     *httputil.ReverseProxy
+	base   http.RoundTripper // routes that do not originate TLS
 
 	mu         sync.Mutex                 // serializes SetTable
 	transports map[string]*http.Transport // of the current table, by Origin.key
@@ -94,9 +98,10 @@ func WithHandshakeErrorLog(f func(HandshakeError)) Option {
 func NewProxy(opts ...Option) *Proxy {
 	p := &Proxy{draw: func() int { return rand.IntN(100) }, base: defaultTransport()}
 	p.rp = &httputil.ReverseProxy{
-		Rewrite:      rewriteRequest,
-		ErrorHandler: p.upstreamError,
-		Transport:    roundTripper(p.roundTrip),
+		Rewrite:        rewriteRequest,
+		ModifyResponse: p.answered,
+		ErrorHandler:   p.upstreamError,
+		Transport:      roundTripper(p.roundTrip),
 		// Without a pool every request allocates a fresh 32 KiB copy
 		// buffer: most of the proxy's garbage, measured by
 		// BenchmarkProxyOverhead.
@@ -228,11 +233,13 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	px := &proxied{target: target}
 	if o := target.Origin; o != nil {
 		if px.transport = s.transports[o.key]; o.Unavailable != "" || px.transport == nil {
+			addResponseHeaders(w.Header(), target.ResponseHeaders)
 			http.Error(w, "upstream connect error or disconnect/reset before headers. reset reason: connection failure, transport failure reason: "+cmp.Or(o.Unavailable, "no transport"), http.StatusServiceUnavailable)
 			return
 		}
 	}
 	if len(target.Endpoints) == 0 {
+		addResponseHeaders(w.Header(), target.ResponseHeaders)
 		http.Error(w, "no healthy upstream", http.StatusServiceUnavailable)
 		return
 	}
@@ -293,11 +300,61 @@ func rewriteRequest(pr *httputil.ProxyRequest) {
 	}
 }
 
+// answered completes an upstream's response as Envoy's route does: the
+// route's response_headers_to_add (the group's add_response_headers),
+// appended or set as each says. It counts the answer for the cluster
+// whose backend gave it.
+func (p *Proxy) answered(resp *http.Response) error {
+	px, ok := resp.Request.Context().Value(proxiedKey{}).(*proxied)
+	if !ok {
+		return nil
+	}
+	addResponseHeaders(resp.Header, px.target.ResponseHeaders)
+	c, ok := p.served.Load(px.target.Cluster)
+	if !ok {
+		c, _ = p.served.LoadOrStore(px.target.Cluster, new(atomic.Uint64))
+	}
+	c.(*atomic.Uint64).Add(1)
+	return nil
+}
+
+// addResponseHeaders adds a route's response headers to h. Envoy adds
+// them to the answers it makes itself for the route too (no healthy
+// upstream, a reset, a timeout), so the error paths call it as well.
+func addResponseHeaders(h http.Header, added []AddedHeader) {
+	for _, a := range added {
+		if a.Append {
+			h.Add(a.Name, a.Value)
+		} else {
+			h.Set(a.Name, a.Value)
+		}
+	}
+}
+
+// LocalCluster is how Served names this cluster's own backends: the
+// answers of routes without a target cluster.
+const LocalCluster = "local"
+
+// Served returns how many upstream answers each cluster's backends gave
+// through this proxy since it started, by cluster name (LocalCluster for
+// this cluster's own).
+func (p *Proxy) Served() map[string]uint64 {
+	out := map[string]uint64{}
+	p.served.Range(func(k, v any) bool {
+		out[cmp.Or(k.(string), LocalCluster)] += v.(*atomic.Uint64).Load()
+		return true
+	})
+	return out
+}
+
 // upstreamError answers for a request the upstream did not answer, with
 // Envoy's status codes and bodies. A failed TLS handshake with the
 // upstream is a 503 like any other connection failure, and is counted by
 // its reason.
 func (p *Proxy) upstreamError(w http.ResponseWriter, r *http.Request, err error) {
+	if px, ok := r.Context().Value(proxiedKey{}).(*proxied); ok {
+		addResponseHeaders(w.Header(), px.target.ResponseHeaders)
+	}
 	if errors.Is(r.Context().Err(), context.DeadlineExceeded) || errors.Is(err, context.DeadlineExceeded) {
 		http.Error(w, "upstream request timeout", http.StatusGatewayTimeout)
 		return

@@ -94,6 +94,13 @@ type Target struct {
 	// Headers are add_request_headers, in the order to apply them. Shared
 	// with the table: do not modify.
 	Headers []AddedHeader
+	// ResponseHeaders are add_response_headers, added to the upstream's
+	// response in this order. Shared with the table: do not modify.
+	ResponseHeaders []AddedHeader
+	// Cluster is the cluster whose backend the route sends to: the
+	// Mapping's crossmap.io/target-cluster label (crossmap's routes to
+	// other clusters carry it), or "" for this cluster's own backends.
+	Cluster string
 	// Origin is the TLS the request goes upstream with, from the
 	// Mapping's tls; nil for none (or for TLS without verification, an
 	// https:// service).
@@ -106,9 +113,9 @@ type Target struct {
 	Builtin string
 }
 
-// AddedHeader is one of a Mapping's add_request_headers. Append adds the
-// value to any the request has (Emissary's default); otherwise the value
-// replaces them.
+// AddedHeader is one of a Mapping's add_request_headers or
+// add_response_headers. Append adds the value to any the request (or
+// response) has, Emissary's default; otherwise the value replaces them.
 type AddedHeader struct {
 	Name, Value string
 	Append      bool
@@ -140,10 +147,15 @@ type route struct {
 	hostRw  string
 	timeout time.Duration
 	backend backend
-	// addHeaders are the group's add_request_headers: Emissary merges
-	// them over the group and adds them on every route of it.
-	addHeaders []AddedHeader
-	origin     *Origin
+	// addHeaders are the group's add_request_headers, respHeaders its
+	// add_response_headers: Emissary merges each over the group and adds
+	// them on every route of it (irhttpmappinggroup.py, finalize), so a
+	// member's response header is every member's.
+	addHeaders  []AddedHeader
+	respHeaders []AddedHeader
+	origin      *Origin
+	// cluster is the Mapping's TargetClusterLabel.
+	cluster string
 }
 
 // group is an Emissary mapping group (emissary.Group) with its Envoy
@@ -372,11 +384,12 @@ func (b *builder) finalize(eg *emissary.Group, svcs services, ctxs contextIndex,
 		}
 		return g
 	}
-	// Flattened group settings: add_request_headers merge, later Mappings
-	// winning (case_sensitive, the labels and query parameters are
-	// emissary's). Members of a group have equal route weights, so
-	// finalize's sort by route weight keeps the order they were added in.
-	var addHeaders map[string]ambv3.AddedHeader
+	// Flattened group settings: add_request_headers and
+	// add_response_headers merge, later Mappings winning (case_sensitive,
+	// the labels and query parameters are emissary's). Members of a group
+	// have equal route weights, so finalize's sort by route weight keeps
+	// the order they were added in.
+	var addHeaders, respHeaders map[string]ambv3.AddedHeader
 	for _, name := range eg.Mappings {
 		i := slices.IndexFunc(eg.Members, func(mem *emissary.Member) bool { return mem.Name == name })
 		if i < 0 {
@@ -389,12 +402,14 @@ func (b *builder) finalize(eg *emissary.Group, svcs services, ctxs contextIndex,
 			}
 			maps.Copy(addHeaders, *h)
 		}
+		if h := sp.AddResponseHeaders; h != nil {
+			if respHeaders == nil {
+				respHeaders = map[string]ambv3.AddedHeader{}
+			}
+			maps.Copy(respHeaders, *h)
+		}
 	}
-	var added []AddedHeader
-	for _, k := range slices.Sorted(maps.Keys(addHeaders)) {
-		h := addHeaders[k]
-		added = append(added, AddedHeader{Name: k, Value: h.Value, Append: h.Append == nil || *h.Append})
-	}
+	added, respAdded := addedHeaders(addHeaders), addedHeaders(respHeaders)
 
 	// The members come in the order of their Envoy routes, each with the
 	// cumulative numerator of its runtime_fraction.
@@ -432,7 +447,8 @@ func (b *builder) finalize(eg *emissary.Group, svcs services, ctxs contextIndex,
 			b.problem(mem.Name, "service", "%s", problem)
 		}
 		rt.backend = be
-		rt.addHeaders = added
+		rt.addHeaders, rt.respHeaders = added, respAdded
+		rt.cluster = mem.Mapping.Labels[TargetClusterLabel]
 		// The Mapping's own tls, not the group's: Emissary makes a
 		// cluster per Mapping (irhttpmappinggroup.py,
 		// add_cluster_for_mapping, ctx_name=mapping.get("tls")).
@@ -447,6 +463,23 @@ func (b *builder) finalize(eg *emissary.Group, svcs services, ctxs contextIndex,
 	}
 	return g
 }
+
+// addedHeaders lists a group's merged headers to add, by name. v3alpha1
+// has one form, {value, append}; append is true unless it says false (a
+// v2 Mapping's plain string value converts to that form, appending).
+func addedHeaders(hs map[string]ambv3.AddedHeader) []AddedHeader {
+	var out []AddedHeader
+	for _, k := range slices.Sorted(maps.Keys(hs)) {
+		h := hs[k]
+		out = append(out, AddedHeader{Name: k, Value: h.Value, Append: h.Append == nil || *h.Append})
+	}
+	return out
+}
+
+// TargetClusterLabel names the cluster a Mapping crossmap generated sends
+// to (mapper.LabelTargetCluster, repeated here: the edge does not import
+// the route role). The proxy counts answers by it.
+const TargetClusterLabel = "crossmap.io/target-cluster"
 
 // Route picks the route for r, as Envoy would with draw as the request's
 // random value (0 to 99; one per request, shared by every route): the
@@ -502,16 +535,18 @@ func (t *Table) Route(r *http.Request, draw int) (target *Target, ok bool) {
 // match covered the first n bytes.
 func (rt *route) target(path string, n int) *Target {
 	t := &Target{
-		Mapping:   rt.mapping,
-		Scheme:    rt.backend.scheme,
-		Backend:   rt.backend.key,
-		Endpoints: rt.backend.endpoints,
-		Path:      path,
-		Host:      rt.hostRw,
-		Timeout:   rt.timeout,
-		Headers:   rt.addHeaders,
-		Origin:    rt.origin,
-		Builtin:   rt.group.Builtin,
+		Mapping:         rt.mapping,
+		Scheme:          rt.backend.scheme,
+		Backend:         rt.backend.key,
+		Endpoints:       rt.backend.endpoints,
+		Path:            path,
+		Host:            rt.hostRw,
+		Timeout:         rt.timeout,
+		Headers:         rt.addHeaders,
+		Origin:          rt.origin,
+		Cluster:         rt.cluster,
+		ResponseHeaders: rt.respHeaders,
+		Builtin:         rt.group.Builtin,
 	}
 	if rt.origin != nil {
 		t.Scheme = "https"

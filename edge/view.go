@@ -35,6 +35,8 @@ type VirtualHostRoute struct {
 	PrefixRewrite string // "" for none
 	TLSContext    string // the Origin's Context; "" without tls
 	AddedHeaders  []AddedHeader
+	// ResponseHeaders are the group's add_response_headers.
+	ResponseHeaders []AddedHeader
 }
 
 // MatchView is a header or query parameter matcher: Kind is exact, regex,
@@ -54,18 +56,19 @@ func (t *Table) VirtualHosts() []VirtualHostView {
 		vh := VirtualHostView{Host: h.name, Hostname: h.hostname, Routes: make([]VirtualHostRoute, 0, len(h.routes))}
 		for _, rt := range h.routes {
 			v := VirtualHostRoute{
-				Mapping:       rt.mapping,
-				Builtin:       rt.group.Builtin,
-				PathKind:      rt.match.Path.Kind.String(),
-				Path:          rt.match.Path.Value,
-				CaseSensitive: rt.match.Path.CaseSensitive,
-				Headers:       matchViews(rt.match.Headers),
-				Query:         matchViews(rt.match.Query),
-				Numerator:     rt.numerator,
-				Backend:       rt.backend.key,
-				HostRewrite:   rt.hostRw,
-				PrefixRewrite: rt.rewrite,
-				AddedHeaders:  append([]AddedHeader(nil), rt.addHeaders...),
+				Mapping:         rt.mapping,
+				Builtin:         rt.group.Builtin,
+				PathKind:        rt.match.Path.Kind.String(),
+				Path:            rt.match.Path.Value,
+				CaseSensitive:   rt.match.Path.CaseSensitive,
+				Headers:         matchViews(rt.match.Headers),
+				Query:           matchViews(rt.match.Query),
+				Numerator:       rt.numerator,
+				Backend:         rt.backend.key,
+				HostRewrite:     rt.hostRw,
+				PrefixRewrite:   rt.rewrite,
+				AddedHeaders:    append([]AddedHeader(nil), rt.addHeaders...),
+				ResponseHeaders: append([]AddedHeader(nil), rt.respHeaders...),
 			}
 			if rt.origin != nil {
 				v.TLSContext = rt.origin.Context

@@ -26,9 +26,14 @@ const (
 	// Mapping's own (local) backend keeps 100 minus their total.
 	AnnotationSplit = "crossmap.io/split"
 	// AnnotationFailover makes the split weights follow health: "off" (the
-	// default), "weighted" or "local-first". "true" and "on" mean weighted,
-	// "false" means off.
+	// default), "weighted", "local-first" or "priority". "true" and "on"
+	// mean weighted, "false" means off.
 	AnnotationFailover = "crossmap.io/failover"
+	// AnnotationPriority lists the tiers of failover "priority", first
+	// choice first: "local,east,dev-alice", or with several clusters
+	// sharing a tier, "local,east|west,dev". LocalTier is the Mapping's own
+	// backend.
+	AnnotationPriority = "crossmap.io/priority"
 	// AnnotationDevRoutes names developer clusters that get a header route:
 	// "dev-alice" or "dev-alice,dev-bob".
 	AnnotationDevRoutes = "crossmap.io/dev-routes"
@@ -44,7 +49,11 @@ const (
 	// knownAnnotations lists the route annotations for error messages, in
 	// the order errors are reported.
 	knownAnnotations = AnnotationDevRoutes + ", " + AnnotationFailover + ", " +
-		AnnotationSplit + " and " + AnnotationTrafficSplit
+		AnnotationPriority + ", " + AnnotationSplit + " and " + AnnotationTrafficSplit
+
+	// LocalTier names the Mapping's own backend in AnnotationPriority. It
+	// always means this cluster's backend, even if a Link is called so.
+	LocalTier = "local"
 
 	// clusterNameRule is appended to every bad cluster name message.
 	clusterNameRule = "a cluster name is a Link's clusterName: at most 30 lowercase letters, digits and '-', starting and ending with a letter or digit"
@@ -62,8 +71,12 @@ const (
 	// weight among the healthy ones.
 	FailoverWeighted FailoverPolicy = "weighted"
 	// FailoverLocalFirst sends everything to the local backend while it is
-	// healthy, and to the remotes only when it is not.
+	// healthy, and to the remotes only when it is not: the priority tiers
+	// local, then every cluster of the split.
 	FailoverLocalFirst FailoverPolicy = "local-first"
+	// FailoverPriority sends everything to the first tier of
+	// AnnotationPriority that has a healthy backend.
+	FailoverPriority FailoverPolicy = "priority"
 )
 
 // ClusterWeight is one item of AnnotationSplit: the percentage of the
@@ -79,6 +92,11 @@ type RouteAnnotations struct {
 	Failover     FailoverPolicy  // FailoverOff when unset
 	DevRoutes    []string        // in the order written
 	TrafficSplit *bool           // nil when unset: the controller's default applies
+	// Priority are the tiers of FailoverPriority, first choice first:
+	// each the cluster names written in it, LocalTier for the Mapping's
+	// own backend. Every cluster of Split is in one tier, and LocalTier
+	// in exactly one.
+	Priority [][]string
 }
 
 // AnnotationError says what is wrong with one route annotation. Its message
@@ -152,14 +170,30 @@ func ParseRouteAnnotations(ann map[string]string) (RouteAnnotations, error) {
 		// Without a split there are no remote clusters to fail over to. A
 		// split that is present but wrong is reported on its own; saying
 		// more here would only be noise.
-		if prob == "" && ra.Failover != FailoverOff && !hasSplit {
+		// Priority names its clusters itself.
+		_, hasPriority := ann[AnnotationPriority]
+		switch {
+		case prob == "" && ra.Failover == FailoverPriority && !hasPriority:
+			fail(AnnotationFailover, "failover priority needs "+AnnotationPriority+" to list the tiers, first choice first, like local,east")
+		case prob == "" && ra.Failover != FailoverOff && ra.Failover != FailoverPriority && !hasSplit:
 			fail(AnnotationFailover, "failover needs "+AnnotationSplit+" to name the remote clusters")
 		}
+	}
+	if v, ok := ann[AnnotationPriority]; ok {
+		var probs []string
+		ra.Priority, probs = parsePriority(v)
+		if ra.Failover != FailoverPriority {
+			probs = append(probs, fmt.Sprintf("tiers apply only with %s: priority (it is %s)", AnnotationFailover, cmp.Or(strings.TrimSpace(ann[AnnotationFailover]), "unset")))
+		}
+		fail(AnnotationPriority, probs...)
 	}
 	if hasSplit {
 		var probs []string
 		ra.Split, probs = parseSplit(ann[AnnotationSplit])
 		fail(AnnotationSplit, probs...)
+		if len(probs) == 0 && ra.Failover == FailoverPriority && len(ra.Priority) > 0 {
+			fail(AnnotationPriority, splitOutsideTiers(ra.Split, ra.Priority)...)
+		}
 	}
 	if v, ok := ann[AnnotationTrafficSplit]; ok {
 		switch strings.TrimSpace(v) {
@@ -198,7 +232,7 @@ func isRouteKey(k string) bool {
 
 func isKnown(k string) bool {
 	switch k {
-	case AnnotationSplit, AnnotationFailover, AnnotationDevRoutes, AnnotationTrafficSplit:
+	case AnnotationSplit, AnnotationFailover, AnnotationDevRoutes, AnnotationTrafficSplit, AnnotationPriority:
 		return true
 	}
 	return false
@@ -209,7 +243,7 @@ func isKnown(k string) bool {
 func unknownReason(k string) string {
 	reason := "unknown crossmap.io annotation"
 	best, bestDist := "", 3 // suggest only within two edits
-	for _, known := range []string{AnnotationDevRoutes, AnnotationFailover, AnnotationSplit, AnnotationTrafficSplit} {
+	for _, known := range []string{AnnotationDevRoutes, AnnotationFailover, AnnotationPriority, AnnotationSplit, AnnotationTrafficSplit} {
 		if d := editDistance(k, known); d < bestDist {
 			best, bestDist = known, d
 		}
@@ -338,13 +372,73 @@ func parseDevRoutes(v string) ([]string, []string) {
 	return out, probs
 }
 
+// parsePriority parses "tier,tier,...", each tier "cluster|cluster...".
+// It returns the problems found: empty tiers or names, invalid cluster
+// names, a cluster in two places, and LocalTier missing.
+func parsePriority(v string) ([][]string, []string) {
+	const example = "write tiers separated by commas, first choice first, and clusters sharing a tier separated by |, like local,east|west,dev-alice"
+	if strings.TrimSpace(v) == "" {
+		return nil, []string{"the value is empty; " + example}
+	}
+	var (
+		out   [][]string
+		probs []string
+		seen  = map[string]bool{}
+	)
+	for i, item := range strings.Split(v, ",") {
+		if strings.TrimSpace(item) == "" {
+			probs = append(probs, fmt.Sprintf("tier %d is empty (a stray comma?); %s", i+1, example))
+			continue
+		}
+		var tier []string
+		for _, name := range strings.Split(item, "|") {
+			name = strings.TrimSpace(name)
+			why := labelProblem(name, MaxClusterNameLength, false)
+			switch {
+			case name == "":
+				probs = append(probs, fmt.Sprintf("tier %d (%q) has an empty name (a stray |?); %s", i+1, strings.TrimSpace(item), example))
+			case why != "":
+				probs = append(probs, fmt.Sprintf("cluster %q is not a valid cluster name: %s; %s", name, why, clusterNameRule))
+			case seen[name]:
+				probs = append(probs, fmt.Sprintf("cluster %q is listed more than once; put each cluster in one tier", name))
+			default:
+				seen[name] = true
+				tier = append(tier, name)
+			}
+		}
+		if len(tier) > 0 {
+			out = append(out, tier)
+		}
+	}
+	if len(probs) == 0 && !seen[LocalTier] {
+		probs = append(probs, "the tiers do not list local, the Mapping's own backend; put it in the tier where it belongs, like local,east or east,local")
+	}
+	return out, probs
+}
+
+// splitOutsideTiers reports the clusters of a split that no tier lists,
+// and a split that names LocalTier, which in the tiers is the Mapping's own
+// backend.
+func splitOutsideTiers(split []ClusterWeight, tiers [][]string) []string {
+	var probs []string
+	for _, cw := range split {
+		switch {
+		case cw.Cluster == LocalTier:
+			probs = append(probs, fmt.Sprintf("%s gives cluster %q a weight, but in the tiers %q is the Mapping's own backend; rename the cluster's Link", AnnotationSplit, LocalTier, LocalTier))
+		case !slices.ContainsFunc(tiers, func(t []string) bool { return slices.Contains(t, cw.Cluster) }):
+			probs = append(probs, fmt.Sprintf("cluster %q has a weight in %s but is in no tier; add it to the tier where it belongs", cw.Cluster, AnnotationSplit))
+		}
+	}
+	return probs
+}
+
 // parseFailover parses the failover policy. It returns a problem, or "".
 func parseFailover(v string) (FailoverPolicy, string) {
 	s := strings.TrimSpace(v)
 	if p, ok := failoverPolicy(s); ok {
 		return p, ""
 	}
-	const allowed = "use off, weighted or local-first (true and on also mean weighted, false means off)"
+	const allowed = "use off, weighted, local-first or priority (true and on also mean weighted, false means off)"
 	if s == "" {
 		return "", "the value is empty; " + allowed
 	}
@@ -363,6 +457,8 @@ func failoverPolicy(s string) (FailoverPolicy, bool) {
 		return FailoverWeighted, true
 	case "local-first":
 		return FailoverLocalFirst, true
+	case "priority":
+		return FailoverPriority, true
 	}
 	return "", false
 }

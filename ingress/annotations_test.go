@@ -94,6 +94,16 @@ func TestParseRouteAnnotations(t *testing.T) {
 			want: RouteAnnotations{Split: []ClusterWeight{{"east", 50}}, Failover: FailoverOff},
 		},
 		{
+			name: "priority: three tiers, no split",
+			ann:  map[string]string{AnnotationFailover: "priority", AnnotationPriority: "local,east,dev-alice"},
+			want: RouteAnnotations{Failover: FailoverPriority, Priority: [][]string{{"local"}, {"east"}, {"dev-alice"}}},
+		},
+		{
+			name: "priority: a tier of two clusters weighted by the split, spaces tolerated",
+			ann:  map[string]string{AnnotationFailover: "priority", AnnotationPriority: " east | west , local ", AnnotationSplit: "east=30,west=10"},
+			want: RouteAnnotations{Failover: FailoverPriority, Priority: [][]string{{"east", "west"}, {"local"}}, Split: []ClusterWeight{{"east", 30}, {"west", 10}}},
+		},
+		{
 			name: "split keeps the order written",
 			ann:  map[string]string{AnnotationSplit: "west=30,east=10,a=0"},
 			want: RouteAnnotations{Split: []ClusterWeight{{"west", 30}, {"east", 10}, {"a", 0}}, Failover: FailoverOff},
@@ -282,11 +292,11 @@ func TestParseRouteAnnotationsErrors(t *testing.T) {
 
 		// failover
 		{"failover unknown", map[string]string{AnnotationFailover: "yes", AnnotationSplit: "east=50"},
-			[]problem{{AnnotationFailover, []string{`"yes"`, "not a failover policy", "off, weighted or local-first"}}}},
+			[]problem{{AnnotationFailover, []string{`"yes"`, "not a failover policy", "off, weighted, local-first or priority"}}}},
 		{"failover is case-sensitive", map[string]string{AnnotationFailover: "Weighted", AnnotationSplit: "east=50"},
 			[]problem{{AnnotationFailover, []string{`"Weighted"`, "lowercase"}}}},
 		{"failover empty", map[string]string{AnnotationFailover: ""},
-			[]problem{{AnnotationFailover, []string{"empty", "off, weighted or local-first"}}}},
+			[]problem{{AnnotationFailover, []string{"empty", "off, weighted, local-first or priority"}}}},
 		{"failover weighted without split", map[string]string{AnnotationFailover: "weighted"},
 			[]problem{{AnnotationFailover, []string{"failover needs crossmap.io/split to name the remote clusters"}}}},
 		{"failover on without split", map[string]string{AnnotationFailover: "on"},
@@ -302,6 +312,28 @@ func TestParseRouteAnnotationsErrors(t *testing.T) {
 		},
 		{"failover with an empty split", map[string]string{AnnotationFailover: "weighted", AnnotationSplit: ""},
 			[]problem{{AnnotationSplit, []string{"empty"}}}},
+
+		// priority
+		{"priority without the tiers", map[string]string{AnnotationFailover: "priority"},
+			[]problem{{AnnotationFailover, []string{"failover priority needs crossmap.io/priority", "local,east"}}}},
+		{"tiers without failover priority", map[string]string{AnnotationPriority: "local,east", AnnotationSplit: "east=10"},
+			[]problem{{AnnotationPriority, []string{"only with crossmap.io/failover: priority (it is unset)"}}}},
+		{"tiers with failover weighted", map[string]string{AnnotationPriority: "local,east", AnnotationFailover: "weighted", AnnotationSplit: "east=10"},
+			[]problem{{AnnotationPriority, []string{"(it is weighted)"}}}},
+		{"priority duplicate cluster", map[string]string{AnnotationFailover: "priority", AnnotationPriority: "local,east,west|east"},
+			[]problem{{AnnotationPriority, []string{`cluster "east" is listed more than once`}}}},
+		{"priority without local", map[string]string{AnnotationFailover: "priority", AnnotationPriority: "east,west"},
+			[]problem{{AnnotationPriority, []string{"do not list local"}}}},
+		{"priority empty tier and stray bar", map[string]string{AnnotationFailover: "priority", AnnotationPriority: "local,,east|"},
+			[]problem{{AnnotationPriority, []string{"tier 2 is empty"}}, {AnnotationPriority, []string{`tier 3 ("east|") has an empty name`}}}},
+		{"priority empty", map[string]string{AnnotationFailover: "priority", AnnotationPriority: " "},
+			[]problem{{AnnotationPriority, []string{"the value is empty"}}}},
+		{"priority bad name", map[string]string{AnnotationFailover: "priority", AnnotationPriority: "local,East"},
+			[]problem{{AnnotationPriority, []string{`cluster "East" is not a valid cluster name`, "uppercase"}}}},
+		{"split cluster in no tier", map[string]string{AnnotationFailover: "priority", AnnotationPriority: "local,east", AnnotationSplit: "east=10,west=5"},
+			[]problem{{AnnotationPriority, []string{`cluster "west" has a weight in crossmap.io/split but is in no tier`}}}},
+		{"split names local", map[string]string{AnnotationFailover: "priority", AnnotationPriority: "local,east", AnnotationSplit: "east=10,local=5"},
+			[]problem{{AnnotationPriority, []string{`in the tiers "local" is the Mapping's own backend`}}}},
 
 		// dev routes
 		{"dev routes empty", map[string]string{AnnotationDevRoutes: ""},
@@ -325,7 +357,7 @@ func TestParseRouteAnnotationsErrors(t *testing.T) {
 
 		// unknown keys
 		{"typo of split", map[string]string{"crossmap.io/splt": "east=50"},
-			[]problem{{"crossmap.io/splt", []string{"unknown", "did you mean crossmap.io/split?", "crossmap.io/dev-routes, crossmap.io/failover, crossmap.io/split and crossmap.io/traffic-split"}}}},
+			[]problem{{"crossmap.io/splt", []string{"unknown", "did you mean crossmap.io/split?", "crossmap.io/dev-routes, crossmap.io/failover, crossmap.io/priority, crossmap.io/split and crossmap.io/traffic-split"}}}},
 		{"typo of failover", map[string]string{"crossmap.io/failvoer": "weighted", AnnotationSplit: "east=50"},
 			[]problem{{"crossmap.io/failvoer", []string{"did you mean crossmap.io/failover?"}}}},
 		{"unknown with no near match", map[string]string{"crossmap.io/mirror": "true"},

@@ -59,6 +59,8 @@ type GatewayRoute struct {
 	Hostname     string
 	Service      string // Emissary service reference: name.namespace:port
 	AmbassadorID []string
+	// ServedBy are the response headers to add (ServedBy), or nil.
+	ServedBy *map[string]ambv3.AddedHeader
 }
 
 // GatewayMapping renders the Mapping that lets the gateway forward requests
@@ -74,6 +76,10 @@ func GatewayMapping(r GatewayRoute) *ambv3.Mapping {
 			Hostname:     r.Hostname,
 			Prefix:       "/",
 			Service:      r.Service,
+			// The gateway's Mapping is a group of its own (its hostname is
+			// the exported port's), so its response header names this
+			// cluster on exactly the answers its backend gives.
+			AddResponseHeaders: r.ServedBy,
 		},
 	}
 }

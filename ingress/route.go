@@ -27,6 +27,22 @@ type RemoteRoute struct {
 	// TLS names the TLSContext that originates mutual TLS to the remote
 	// gateway (gateway mode with mTLS on); empty for cleartext.
 	TLS string
+	// ResponseHeaders are added to the user's add_response_headers (a dev
+	// route's ServedBy), or nil.
+	ResponseHeaders *map[string]ambv3.AddedHeader
+}
+
+// ServedBy is the add_response_headers that name the cluster whose backend
+// answered: header set to cluster, replacing any value the response
+// already has, so that a backend cannot claim another cluster and a
+// response that came through the remote gateway carries one name. It is
+// nil when header is empty (the served-by header is off).
+func ServedBy(header, cluster string) *map[string]ambv3.AddedHeader {
+	if header == "" {
+		return nil
+	}
+	replace := false
+	return &map[string]ambv3.AddedHeader{header: {Value: cluster, Append: &replace}}
 }
 
 // SiblingMapping renders the Mapping that sends part of user's traffic to a
@@ -44,7 +60,8 @@ type RemoteRoute struct {
 //     originates mutual TLS to that gateway (none in cleartext): the user's
 //     own context is for the local backend. Each Mapping is its own Envoy
 //     cluster, so group members may differ here;
-//   - stats_name, which would otherwise merge two clusters' statistics.
+//   - stats_name, which would otherwise merge two clusters' statistics;
+//   - add_response_headers gets r.ResponseHeaders on top of the user's.
 func SiblingMapping(user *ambv3.Mapping, r RemoteRoute) *ambv3.Mapping {
 	spec := *user.Spec.DeepCopy()
 	spec.Service = r.Service.String()
@@ -56,6 +73,14 @@ func SiblingMapping(user *ambv3.Mapping, r RemoteRoute) *ambv3.Mapping {
 	}
 	if spec.StatsName != "" {
 		spec.StatsName += "-" + r.Cluster
+	}
+	if r.ResponseHeaders != nil {
+		h := map[string]ambv3.AddedHeader{}
+		if spec.AddResponseHeaders != nil {
+			h = maps.Clone(*spec.AddResponseHeaders)
+		}
+		maps.Copy(h, *r.ResponseHeaders)
+		spec.AddResponseHeaders = &h
 	}
 	if len(r.Headers) > 0 {
 		h := maps.Clone(spec.Headers)

@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strconv"
 
+	ambv3 "github.com/emissary-ingress/emissary/v3/pkg/api/getambassador.io/v3alpha1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/validation"
@@ -27,6 +28,12 @@ type ExportSnapshot struct {
 	// MutualTLS makes the gateway Host terminate mutual TLS and reject
 	// cleartext.
 	MutualTLS bool
+	// ServedByHeader is the response header the gateway Mappings add,
+	// naming Cluster (ingress.ServedBy); empty for none. A cluster left
+	// with the default name "local" (ingress.LocalTier) adds none: its
+	// answers would say "local" in another cluster, where no header is
+	// what means local.
+	ServedByHeader string
 	// Services are the Services that match the export selector. Mirrors are
 	// dropped here even if they match: re-exporting a mirror would route a
 	// cluster's traffic back through itself.
@@ -42,6 +49,10 @@ func Export(s ExportSnapshot) ([]Object, []Problem) {
 	)
 	svcs := slices.Clone(s.Services)
 	slices.SortFunc(svcs, compareObjects)
+	var servedBy *map[string]ambv3.AddedHeader
+	if s.Cluster != ingress.LocalTier {
+		servedBy = ingress.ServedBy(s.ServedByHeader, s.Cluster)
+	}
 	for _, svc := range svcs {
 		if svc.Labels[crossmapv1.LabelManagedBy] == crossmapv1.ManagedBy {
 			continue
@@ -75,6 +86,7 @@ func Export(s ExportSnapshot) ([]Object, []Problem) {
 				Hostname:     ingress.GatewayHostname(svc.Namespace, svc.Name, port, i),
 				Service:      svc.Name + "." + svc.Namespace + ":" + strconv.Itoa(int(port.Port)),
 				AmbassadorID: slices.Clone(s.AmbassadorID),
+				ServedBy:     servedBy,
 			})
 			out = append(out, Stamp(m))
 		}

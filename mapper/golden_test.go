@@ -61,6 +61,7 @@ type exportCase struct {
 	GatewayHostName  string           `json:"gatewayHostName"`
 	AmbassadorID     []string         `json:"ambassadorID,omitempty"`
 	MutualTLS        bool             `json:"mutualTLS,omitempty"`
+	ServedByHeader   string           `json:"servedByHeader,omitempty"`
 	Services         []corev1.Service `json:"services,omitempty"`
 }
 
@@ -185,6 +186,7 @@ func loadExport(t testing.TB, name string) mapper.ExportSnapshot {
 		GatewayHostName:  c.GatewayHostName,
 		AmbassadorID:     c.AmbassadorID,
 		MutualTLS:        c.MutualTLS,
+		ServedByHeader:   c.ServedByHeader,
 	}
 	for i := range c.Services {
 		s.Services = append(s.Services, &c.Services[i])

@@ -1,6 +1,7 @@
 package mapper
 
 import (
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"maps"
@@ -112,6 +113,9 @@ type RouteConfig struct {
 	Local string `json:"local"`
 	// Split is one entry per remote backend, in split order.
 	Split []RouteConfigBackend `json:"split,omitempty"`
+	// Priority are the tiers of priority failover
+	// (ingress.RouteAnnotations.Priority).
+	Priority [][]string `json:"priority,omitempty"`
 }
 
 // RouteConfigBackend is one remote backend of a RouteConfig.
@@ -171,6 +175,7 @@ func (t *RouteTranslation) HeldRoute(generated []Object) ([]Object, []RouteBacke
 	ix := t.ix
 	localHealthy := ix.ready[cfg.Local] > 0
 	remotes := make([]Backend, 0, len(cfg.Split))
+	clusters := make([]string, 0, len(cfg.Split))
 	backends := make([]RouteBackend, 0, len(cfg.Split)+1)
 	for _, b := range cfg.Split {
 		healthy, why := false, "no Link for cluster "+b.Cluster
@@ -185,9 +190,10 @@ func (t *RouteTranslation) HeldRoute(generated []Object) ([]Object, []RouteBacke
 			}
 		}
 		remotes = append(remotes, Backend{Configured: b.Weight, Healthy: healthy})
+		clusters = append(clusters, b.Cluster)
 		backends = append(backends, RouteBackend{Cluster: b.Cluster, Service: b.Mirror, Configured: b.Configured, Healthy: healthy, Reason: why})
 	}
-	effective := Effective(cfg.Failover, cfg.Budget, localHealthy, remotes)
+	effective, tierReason := effectiveWeights(cfg.Failover, cfg.Budget, cfg.Priority, localHealthy, clusters, remotes)
 	localShare, configured := cfg.Budget, 100
 	weightOf := map[string]int{}
 	for i := range backends {
@@ -198,14 +204,14 @@ func (t *RouteTranslation) HeldRoute(generated []Object) ([]Object, []RouteBacke
 		if effective[i] == backends[i].Configured {
 			backends[i].Reason = ""
 		} else if backends[i].Reason == "" {
-			backends[i].Reason = failoverReason(ingress.FailoverPolicy(cfg.Failover), localHealthy)
+			backends[i].Reason = cmp.Or(tierReason, failoverReason(ingress.FailoverPolicy(cfg.Failover), localHealthy))
 		}
 	}
 	local := RouteBackend{Service: cfg.Local, Configured: configured, Effective: localShare, Healthy: localHealthy}
 	if !localHealthy && localShare != configured {
 		local.Reason = "no ready endpoints in this cluster"
 	} else if localShare != configured {
-		local.Reason = "takes the share of unhealthy remote backends"
+		local.Reason = cmp.Or(tierReason, "takes the share of unhealthy remote backends")
 	}
 	backends = append([]RouteBackend{local}, backends...)
 

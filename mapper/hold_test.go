@@ -2,6 +2,7 @@ package mapper_test
 
 import (
 	"maps"
+	"slices"
 	"testing"
 
 	ambv3 "github.com/emissary-ingress/emissary/v3/pkg/api/getambassador.io/v3alpha1"
@@ -173,6 +174,53 @@ func TestHeldRouteWithoutConfig(t *testing.T) {
 	for i := range got {
 		if got[i] != rt.Objects[i] {
 			t.Errorf("%s changed", mapper.KeyOf(got[i]))
+		}
+	}
+}
+
+// TestHeldPriorityRouteAppliesHealth: a priority route held by bad input
+// still walks its tiers (issue 16): written while everything was healthy
+// (local 100), then its tiers get a typo while local, and then east too,
+// lose their endpoints. What HeldRoute writes is what the valid tiers give
+// with the health of now.
+func TestHeldPriorityRouteAppliesHealth(t *testing.T) {
+	const name = "priority-local-healthy"
+	written := mapper.Routes(loadRoutes(t, name))[0]
+	for _, down := range [][]string{{"podinfo"}, {"podinfo", "podinfo-east"}} {
+		now := func(priority string) (mapper.Route, mapper.RouteSnapshot) {
+			s := loadRoutes(t, name)
+			for _, es := range s.Slices {
+				if slices.Contains(down, es.Labels[discoveryv1.LabelServiceName]) {
+					for i := range es.Endpoints {
+						es.Endpoints[i].Conditions.Ready = ptr.To(false)
+					}
+				}
+			}
+			s.Mappings[0].Annotations["crossmap.io/priority"] = priority
+			return mapper.Routes(s)[0], s
+		}
+		want, _ := now("local,east,dev-alice")
+		held, snap := now("local,,east,dev-alice")
+		if !held.Held || want.Held {
+			t.Fatalf("down %v: held %v with the typo, %v without; want held only with it", down, held.Held, want.Held)
+		}
+		got, backends, policy := mapper.TranslateRoutes(snap).HeldRoute(written.Objects)
+		if g, w := hashes(got), hashes(want.Objects); !maps.Equal(g, w) {
+			t.Errorf("down %v: held route hashes %v, want those of the valid route %v", down, g, w)
+		}
+		if policy != "priority" {
+			t.Errorf("policy %q, want priority", policy)
+		}
+		if len(backends) != len(want.Backends) {
+			t.Fatalf("down %v: backends %+v, want %+v", down, backends, want.Backends)
+		}
+		for i := range backends {
+			if backends[i].Effective != want.Backends[i].Effective || backends[i].Reason != want.Backends[i].Reason {
+				t.Errorf("down %v: backend %d = %+v, want %+v", down, i, backends[i], want.Backends[i])
+			}
+		}
+		if last := backends[len(down)]; last.Effective != 100 {
+			t.Errorf("down %v: %s gets %d, want 100: its tier is the first with a healthy backend", down, last.Service, last.Effective)
 		}
 	}
 }

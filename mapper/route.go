@@ -1,6 +1,7 @@
 package mapper
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"maps"
@@ -75,6 +76,9 @@ type RouteSnapshot struct {
 	AmbassadorID []string
 	// DevHeader is the request header that selects a dev route.
 	DevHeader string
+	// ServedByHeader is the response header dev routes add, naming their
+	// cluster (ingress.ServedBy); empty for none.
+	ServedByHeader string
 	// TrafficSplit is the default for Mappings that do not say.
 	TrafficSplit bool
 	// TrafficSplitVersion is ingress.TrafficSplitV1alpha2 or V1alpha1.
@@ -371,6 +375,17 @@ func (ix *routeIndex) route(m *ambv3.Mapping) (r Route) {
 		clusters = append(clusters, cw.Cluster)
 	}
 	clusters = append(clusters, ann.DevRoutes...)
+	// Priority tiers may name clusters the split gives no weight: they
+	// get a route too, with weight 0 until their tier is in force.
+	asked := slices.Clone(ann.Split)
+	for _, tier := range ann.Priority {
+		for _, c := range tier {
+			if c != ingress.LocalTier && !slices.ContainsFunc(asked, func(cw ingress.ClusterWeight) bool { return cw.Cluster == c }) {
+				asked = append(asked, ingress.ClusterWeight{Cluster: c})
+				clusters = append(clusters, c)
+			}
+		}
+	}
 	for _, c := range clusters {
 		if _, done := targets[c]; done {
 			continue
@@ -421,10 +436,10 @@ func (ix *routeIndex) route(m *ambv3.Mapping) (r Route) {
 		}
 	}
 	configured := 0
-	for _, cw := range ann.Split {
+	for _, cw := range asked {
 		configured += cw.Weight
 	}
-	split := slices.Clone(ann.Split)
+	split := slices.Clone(asked)
 	if configured > budget {
 		if budget < 0 {
 			problem(ReasonInvalidWeights, "Mapping %s/%s: other Mappings in its Emissary group (%s) already take %d%%, more than 100%%, which Emissary rejects; routes are left as they were", m.Namespace, m.Name, mappingNames(others), 100-budget)
@@ -451,13 +466,15 @@ func (ix *routeIndex) route(m *ambv3.Mapping) (r Route) {
 	localHealthy := ix.ready[localKey] > 0
 	backends := make([]RouteBackend, 0, len(split))
 	remotes := make([]Backend, 0, len(split))
+	splitClusters := make([]string, 0, len(split))
 	for i, cw := range split {
 		t := targets[cw.Cluster]
 		healthy, why := ix.remoteHealth(t.link, t.mirror)
 		remotes = append(remotes, Backend{Configured: cw.Weight, Healthy: healthy})
-		backends = append(backends, RouteBackend{Cluster: cw.Cluster, Service: ref.Namespace + "/" + t.mirror.Name, Configured: ann.Split[i].Weight, Healthy: healthy, Reason: why})
+		splitClusters = append(splitClusters, cw.Cluster)
+		backends = append(backends, RouteBackend{Cluster: cw.Cluster, Service: ref.Namespace + "/" + t.mirror.Name, Configured: asked[i].Weight, Healthy: healthy, Reason: why})
 	}
-	effective := Effective(string(ann.Failover), budget, localHealthy, remotes)
+	effective, tierReason := effectiveWeights(string(ann.Failover), budget, ann.Priority, localHealthy, splitClusters, remotes)
 	localShare := budget
 	for i := range backends {
 		backends[i].Effective = effective[i]
@@ -466,7 +483,7 @@ func (ix *routeIndex) route(m *ambv3.Mapping) (r Route) {
 		case effective[i] == backends[i].Configured:
 			backends[i].Reason = "" // health made no difference
 		case backends[i].Reason == "" && effective[i] != split[i].Weight:
-			backends[i].Reason = failoverReason(ann.Failover, localHealthy)
+			backends[i].Reason = cmp.Or(tierReason, failoverReason(ann.Failover, localHealthy))
 		case backends[i].Reason == "":
 			backends[i].Reason = "scaled down: other Mappings in the Emissary group take weight"
 		}
@@ -476,6 +493,8 @@ func (ix *routeIndex) route(m *ambv3.Mapping) (r Route) {
 	case localShare == localBackend.Configured:
 	case !localHealthy:
 		localBackend.Reason = "no ready endpoints in this cluster"
+	case tierReason != "":
+		localBackend.Reason = tierReason
 	case ann.Failover == ingress.FailoverLocalFirst && localShare == budget:
 		localBackend.Reason = "local-first: takes all traffic while it has ready endpoints"
 	case localShare > budget-configured:
@@ -487,11 +506,11 @@ func (ix *routeIndex) route(m *ambv3.Mapping) (r Route) {
 
 	// Every generated object records this valid configuration, so that a
 	// route held by bad input later still fails over on it (HeldRoute).
-	cfg := RouteConfig{Failover: string(ann.Failover), Budget: budget, Local: localKey}
+	cfg := RouteConfig{Failover: string(ann.Failover), Budget: budget, Local: localKey, Priority: ann.Priority}
 	for i, cw := range split {
 		t := targets[cw.Cluster]
 		cfg.Split = append(cfg.Split, RouteConfigBackend{Cluster: cw.Cluster, Link: t.link.Namespace + "/" + t.link.Name,
-			Mirror: ref.Namespace + "/" + t.mirror.Name, Weight: cw.Weight, Configured: ann.Split[i].Weight})
+			Mirror: ref.Namespace + "/" + t.mirror.Name, Weight: cw.Weight, Configured: asked[i].Weight})
 	}
 	config := cfg.encode()
 
@@ -711,6 +730,42 @@ func weightsOf(cws []ingress.ClusterWeight) []int {
 	return out
 }
 
+// effectiveWeights is Effective, or for priority failover Tiered with
+// the tiers of priority (clusters names the remotes). For priority it
+// also says which tier is in force, for the status API.
+func effectiveWeights(policy string, budget int, priority [][]string, localHealthy bool, clusters []string, remotes []Backend) ([]int, string) {
+	if policy != failoverPriority {
+		return Effective(policy, budget, localHealthy, remotes), ""
+	}
+	localTier, tierOf := 0, map[string]int{}
+	for i, tier := range priority {
+		for _, c := range tier {
+			if c == ingress.LocalTier {
+				localTier = i
+			} else {
+				tierOf[c] = i
+			}
+		}
+	}
+	tiered := make([]Backend, len(remotes))
+	first := -1
+	if localHealthy {
+		first = localTier
+	}
+	for i, r := range remotes {
+		r.Tier = tierOf[clusters[i]]
+		tiered[i] = r
+		if r.Healthy && (first < 0 || r.Tier < first) {
+			first = r.Tier
+		}
+	}
+	why := "priority: no tier has a healthy backend, so the configured weights stand"
+	if first >= 0 {
+		why = fmt.Sprintf("priority: tier %d (%s) is the first with a healthy backend", first+1, strings.Join(priority[first], "|"))
+	}
+	return Tiered(budget, localTier, localHealthy, tiered), why
+}
+
 func failoverReason(policy ingress.FailoverPolicy, localHealthy bool) string {
 	switch {
 	case !localHealthy:
@@ -772,6 +827,13 @@ func (ix *routeIndex) sibling(m *ambv3.Mapping, ref ingress.ServiceRef, link Lin
 	}
 	if header != "" {
 		route.Headers = map[string]string{header: devCluster}
+		// A dev route is a group of its own, so its response header is
+		// its own. A weighted sibling's would not be: Emissary gives every
+		// route of a group the union of its members' add_response_headers
+		// (irhttpmappinggroup.py, finalize), so the local backend's answers
+		// would name the remote cluster too. Those answers are named by
+		// the remote cluster's gateway Mapping instead (Export).
+		route.ResponseHeaders = ingress.ServedBy(ix.s.ServedByHeader, devCluster)
 	}
 	return ingress.SiblingMapping(m, route)
 }

@@ -29,6 +29,7 @@ type routeCase struct {
 	Links               []linkHealthCase            `json:"links,omitempty"`
 	AmbassadorID        []string                    `json:"ambassadorID,omitempty"`
 	DevHeader           string                      `json:"devHeader,omitempty"`
+	ServedByHeader      string                      `json:"servedByHeader,omitempty"`
 	TrafficSplit        bool                        `json:"trafficSplit,omitempty"`
 	TrafficSplitVersion string                      `json:"trafficSplitVersion,omitempty"`
 }
@@ -95,6 +96,7 @@ func loadRoutes(t testing.TB, name string) mapper.RouteSnapshot {
 	s := mapper.RouteSnapshot{
 		AmbassadorID:        c.AmbassadorID,
 		DevHeader:           c.DevHeader,
+		ServedByHeader:      c.ServedByHeader,
 		TrafficSplit:        c.TrafficSplit,
 		TrafficSplitVersion: c.TrafficSplitVersion,
 	}

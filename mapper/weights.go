@@ -14,6 +14,7 @@ const (
 	failoverOff        = "off"
 	failoverWeighted   = "weighted"
 	failoverLocalFirst = "local-first"
+	failoverPriority   = "priority"
 )
 
 // Backend is one remote backend of a split: its configured weight and whether
@@ -21,6 +22,9 @@ const (
 type Backend struct {
 	Configured int
 	Healthy    bool
+	// Tier is the backend's priority tier (Tiered); lower comes first.
+	// Other policies ignore it.
+	Tier int
 }
 
 // Effective returns the weight each remote should get now, indexed like
@@ -45,7 +49,8 @@ type Backend struct {
 //     remotes split all of budget in proportion to their configured weights,
 //     or equally when those are all 0; unhealthy remotes get 0.
 //   - "local-first": every remote gets 0 while the local backend is healthy;
-//     otherwise as "weighted".
+//     otherwise as "weighted". This is Tiered with the local backend in
+//     the first tier and every remote in the second.
 //   - Nothing healthy at all, under "weighted" or "local-first": the
 //     configured weights. There is nowhere better to send the traffic, and
 //     keeping the split means a backend that recovers first gets its share
@@ -78,7 +83,13 @@ func Effective(policy string, budget int, localHealthy bool, remotes []Backend) 
 	}
 
 	switch policy {
-	case failoverWeighted, failoverLocalFirst:
+	case failoverWeighted:
+	case failoverLocalFirst:
+		tiered := make([]Backend, len(remotes))
+		for i, r := range remotes {
+			tiered[i] = Backend{Configured: r.Configured, Healthy: r.Healthy, Tier: 1}
+		}
+		return Tiered(budget, 0, localHealthy, tiered)
 	default: // failoverOff, or a policy this code does not know
 		return configured
 	}
@@ -120,6 +131,69 @@ func Effective(policy string, budget int, localHealthy bool, remotes []Backend) 
 	default:
 		return configured
 	}
+}
+
+// Tiered returns the weight each remote should get now under priority
+// failover, indexed like remotes: all of budget goes to the first tier
+// (lowest Tier; the local backend's is localTier) that has a healthy
+// backend, and nothing to the others. Inside that tier the healthy
+// backends split budget in proportion to their configured weights (the
+// local backend's is budget minus the remotes' configured sum), or
+// equally when those are all 0; its unhealthy backends get 0. So the next
+// tier takes over only when a tier has no healthy backend at all, and
+// gives it back as soon as one returns.
+//
+// Nothing healthy at all: the configured weights, as under Effective's
+// other policies. The integer weights, ties (the local backend first,
+// then remotes in index order), the preconditions and what bad input
+// gets are Effective's.
+func Tiered(budget, localTier int, localHealthy bool, remotes []Backend) []int {
+	configured := make([]int, len(remotes))
+	sum := 0
+	valid := budget >= 0 && budget <= 100
+	for i, r := range remotes {
+		configured[i] = r.Configured
+		sum += r.Configured
+		valid = valid && r.Configured >= 0 && r.Configured <= 100
+	}
+	if !valid || sum > budget {
+		return configured
+	}
+	// The first tier with a healthy backend.
+	first, found := 0, false
+	if localHealthy {
+		first, found = localTier, true
+	}
+	for _, r := range remotes {
+		if r.Healthy && (!found || r.Tier < first) {
+			first, found = r.Tier, true
+		}
+	}
+	if !found {
+		return configured
+	}
+	// weights[0] is the local backend, so that it wins ties.
+	weights := make([]int, len(remotes)+1)
+	if localHealthy && localTier == first {
+		weights[0] = budget - sum
+	}
+	for i, r := range remotes {
+		if r.Healthy && r.Tier == first {
+			weights[i+1] = r.Configured
+		}
+	}
+	if !slices.ContainsFunc(weights, func(w int) bool { return w > 0 }) {
+		// All configured with 0: the tier's healthy backends share equally.
+		if localHealthy && localTier == first {
+			weights[0] = 1
+		}
+		for i, r := range remotes {
+			if r.Healthy && r.Tier == first {
+				weights[i+1] = 1
+			}
+		}
+	}
+	return largestRemainder(budget, weights)[1:]
 }
 
 // largestRemainder splits total in proportion to weights, which are

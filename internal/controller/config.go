@@ -34,6 +34,9 @@ type Config struct {
 	Export, Import, Routes bool
 	// DevHeader is the request header whose value selects a dev route.
 	DevHeader string
+	// ServedByHeader is the response header crossmap's Mappings add,
+	// naming the cluster whose backend answered; empty turns it off.
+	ServedByHeader string
 	// TrafficSplit writes an SMI TrafficSplit for every annotated Mapping
 	// that does not say otherwise.
 	TrafficSplit bool
@@ -82,6 +85,7 @@ func DefaultConfig() Config {
 		Import:              true,
 		Routes:              true,
 		DevHeader:           "x-crossmap-cluster",
+		ServedByHeader:      "x-crossmap-cluster",
 		TrafficSplitVersion: ingress.TrafficSplitV1alpha2,
 		RemoteHealthPeriod:  5 * time.Second,
 		ResolvePeriod:       30 * time.Second,
@@ -106,6 +110,7 @@ func (c *Config) BindFlags(fs *flag.FlagSet) {
 	fs.BoolVar(&c.Import, "import", c.Import, "run the import role: mirror the exported Services of linked clusters")
 	fs.BoolVar(&c.Routes, "routes", c.Routes, "run the route role: sibling Mappings for Mappings annotated crossmap.io/split or crossmap.io/dev-routes")
 	fs.StringVar(&c.DevHeader, "dev-header", c.DevHeader, "request header whose value (a linked cluster's name) selects a dev route")
+	fs.StringVar(&c.ServedByHeader, "served-by-header", c.ServedByHeader, "response header naming the cluster whose backend answered, added by the gateway Mappings and dev routes crossmap writes; empty turns it off")
 	fs.BoolVar(&c.TrafficSplit, "traffic-split", c.TrafficSplit, "also write an SMI TrafficSplit for annotated Mappings (crossmap.io/traffic-split overrides it per Mapping)")
 	fs.StringVar(&c.TrafficSplitVersion, "traffic-split-version", c.TrafficSplitVersion, "TrafficSplit API version to write: v1alpha2 (integer weights) or v1alpha1 (quantities)")
 	fs.DurationVar(&c.RemoteHealthPeriod, "remote-health-period", c.RemoteHealthPeriod, "how often each remote API server's /readyz is checked")
@@ -141,6 +146,11 @@ func (c *Config) Validate() error {
 	}
 	if msgs := validation.IsHTTPHeaderName(c.DevHeader); len(msgs) > 0 {
 		errs = append(errs, fmt.Errorf("--dev-header %q: %s", c.DevHeader, strings.Join(msgs, "; ")))
+	}
+	if c.ServedByHeader != "" {
+		if msgs := validation.IsHTTPHeaderName(c.ServedByHeader); len(msgs) > 0 {
+			errs = append(errs, fmt.Errorf("--served-by-header %q: %s", c.ServedByHeader, strings.Join(msgs, "; ")))
+		}
 	}
 	if c.TrafficSplitVersion != ingress.TrafficSplitV1alpha2 && c.TrafficSplitVersion != ingress.TrafficSplitV1alpha1 {
 		errs = append(errs, fmt.Errorf("--traffic-split-version %q: want %s or %s", c.TrafficSplitVersion, ingress.TrafficSplitV1alpha2, ingress.TrafficSplitV1alpha1))

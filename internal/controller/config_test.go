@@ -50,6 +50,8 @@ func TestConfigValidate(t *testing.T) {
 		{"route role only", func(c *controller.Config) { c.Export, c.Import = false, false }, nil},
 		{"set-based selector", func(c *controller.Config) { c.ExportSelector = "tier in (web, api),!legacy" }, nil},
 		{"dotted gateway host", func(c *controller.Config) { c.GatewayHostName = "gateway.crossmap" }, nil},
+		{"served-by header off", func(c *controller.Config) { c.ServedByHeader = "" }, nil},
+		{"served-by header with a space", func(c *controller.Config) { c.ServedByHeader = "x served by" }, []string{`--served-by-header "x served by"`}},
 
 		{"cluster name with capitals and underscore", func(c *controller.Config) { c.ClusterName = "Bad_Name" }, []string{`--cluster-name "Bad_Name"`}},
 		{"empty cluster name", func(c *controller.Config) { c.ClusterName = "" }, []string{`--cluster-name ""`}},

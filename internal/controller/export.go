@@ -82,6 +82,7 @@ func (r *ExportReconciler) Reconcile(ctx context.Context, _ reconcile.Request) (
 		GatewayHostName:  r.Config.GatewayHostName,
 		AmbassadorID:     r.Config.AmbassadorID,
 		MutualTLS:        r.Config.MutualTLS(),
+		ServedByHeader:   r.Config.ServedByHeader,
 	}
 	for i := range svcs.Items {
 		snap.Services = append(snap.Services, &svcs.Items[i])

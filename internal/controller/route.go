@@ -274,6 +274,7 @@ func (r *RouteReconciler) snapshot(ctx context.Context) (mapper.RouteSnapshot, e
 	snap := mapper.RouteSnapshot{
 		AmbassadorID:        r.Config.AmbassadorID,
 		DevHeader:           r.Config.DevHeader,
+		ServedByHeader:      r.Config.ServedByHeader,
 		TrafficSplit:        r.Config.TrafficSplit,
 		TrafficSplitVersion: r.Config.TrafficSplitVersion,
 	}

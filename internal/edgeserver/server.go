@@ -13,6 +13,8 @@ import (
 
 	ambv3 "github.com/emissary-ingress/emissary/v3/pkg/api/getambassador.io/v3alpha1"
 	"github.com/go-logr/logr"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
 	"k8s.io/apimachinery/pkg/types"
@@ -210,9 +212,11 @@ func serve(srv *http.Server, l net.Listener) error {
 	return nil
 }
 
-// statusHandler serves /ready (200 once the first table is built) and
-// /status: the problems, and the TLS side (failed handshakes by side and
-// reason, the certificates in use), as JSON.
+// statusHandler serves /ready (200 once the first table is built),
+// /status: the problems, the TLS side (failed handshakes by side and
+// reason, the certificates in use) and the answers served by each
+// cluster's backends, as JSON; and /metrics, the served answers as
+// crossmap_edge_served_total{cluster}.
 func (s *Server) statusHandler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /ready", func(w http.ResponseWriter, _ *http.Request) {
@@ -230,12 +234,33 @@ func (s *Server) statusHandler() http.Handler {
 		body := map[string]any{"name": s.cfg.Name, "ready": s.ready, "built": s.built, "problems": s.problems}
 		s.mu.Unlock()
 		body["tls"] = s.proxy.TLSStatus()
+		body["served"] = s.proxy.Served()
 		w.Header().Set("Content-Type", "application/json")
 		enc := json.NewEncoder(w)
 		enc.SetIndent("", "  ")
 		_ = enc.Encode(body)
 	})
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(servedCollector{s.proxy})
+	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 	return mux
+}
+
+// servedDesc describes the edge's count of answers by cluster.
+var servedDesc = prometheus.NewDesc("crossmap_edge_served_total",
+	"Upstream answers the dev edge proxied, by the cluster whose backend gave them (local: this cluster's own).",
+	[]string{"cluster"}, nil)
+
+// servedCollector reads the proxy's counters when scraped, so that a
+// request costs one atomic add and no metric lookup.
+type servedCollector struct{ proxy *edge.Proxy }
+
+func (c servedCollector) Describe(ch chan<- *prometheus.Desc) { ch <- servedDesc }
+
+func (c servedCollector) Collect(ch chan<- prometheus.Metric) {
+	for cluster, n := range c.proxy.Served() {
+		ch <- prometheus.MustNewConstMetric(servedDesc, prometheus.CounterValue, float64(n), cluster)
+	}
 }
 
 func ptrTrue() *bool { b := true; return &b }

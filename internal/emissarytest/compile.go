@@ -135,12 +135,17 @@ type Member struct {
 	PrefixRewrite string        `json:"prefixRewrite,omitempty"`
 	Timeout       string        `json:"timeout,omitempty"`
 	AddedHeaders  []AddedHeader `json:"addedHeaders,omitempty"`
+	// ResponseHeaders are the route's response_headers_to_add. Emissary
+	// gives every route of a weighted group the same ones: the union of
+	// its members' add_response_headers.
+	ResponseHeaders []AddedHeader `json:"responseHeaders,omitempty"`
 	// Redirect is true for a route that redirects instead of proxying
 	// (Cluster and Service are empty then).
 	Redirect bool `json:"redirect,omitempty"`
 }
 
-// AddedHeader is one of a route's request_headers_to_add.
+// AddedHeader is one of a route's request_headers_to_add or
+// response_headers_to_add.
 type AddedHeader struct {
 	Name   string `json:"name"`
 	Value  string `json:"value"`

@@ -104,6 +104,46 @@ func TestCompileWeightedGroup(t *testing.T) {
 	}
 }
 
+// TestCompileResponseHeadersGroupWide pins the Emissary rule the served-by
+// header is designed around (issue 16): add_response_headers of a weighted
+// group's members are merged, later members winning, and added on every
+// route of the group, the unweighted local member's included. A served-by
+// header on crossmap's weighted siblings would therefore name one remote
+// cluster on every answer; crossmap puts it on gateway Mappings and dev
+// routes instead, which are groups of their own.
+func TestCompileResponseHeadersGroupWide(t *testing.T) {
+	named := func(m *ambv3.Mapping, cluster string) *ambv3.Mapping {
+		no := false
+		m.Spec.AddResponseHeaders = &map[string]ambv3.AddedHeader{"x-crossmap-cluster": {Value: cluster, Append: &no}}
+		return m
+	}
+	res, err := emissarytest.Compile(context.Background(),
+		mappertest.Mapping("test", "a-local", "/podinfo/", "podinfo.test:9898"),
+		named(mappertest.Mapping("test", "b-east", "/podinfo/", "podinfo-east.test:9898", mappertest.Weight(30)), "east"),
+		named(mappertest.Mapping("test", "c-west", "/podinfo/", "podinfo-west.test:9898", mappertest.Weight(20)), "west"),
+	)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Errors) > 0 {
+		t.Fatalf("Emissary's errors: %v", res.Errors)
+	}
+	vh := res.VirtualHost("*")
+	if vh == nil {
+		t.Fatalf("no virtual host for *: %s", dump(res))
+	}
+	i := slices.IndexFunc(vh.Routes, func(r emissarytest.Route) bool { return r.Match.Prefix == "/podinfo/" })
+	if i < 0 || len(vh.Routes[i].Members) != 3 {
+		t.Fatalf("no group of three for /podinfo/: %s", dump(vh.Routes))
+	}
+	want := []emissarytest.AddedHeader{{Name: "x-crossmap-cluster", Value: "west", Append: false}}
+	for _, mem := range vh.Routes[i].Members {
+		if !reflect.DeepEqual(mem.ResponseHeaders, want) {
+			t.Errorf("route to %s adds the response headers %+v, want %+v (the group's merge)", mem.Service, mem.ResponseHeaders, want)
+		}
+	}
+}
+
 // On a Listener with securityModel XFP, Emissary writes every route twice:
 // for x-forwarded-proto https and, with the Host's insecure action, for the
 // rest. Compile keeps the https ones, so the routes read the same as on the

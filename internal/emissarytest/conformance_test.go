@@ -84,6 +84,8 @@ type scenario struct {
 	shared bool
 	// generated is how many Mappings mapper must write.
 	generated int
+	// servedBy is the served-by header (RouteSnapshot.ServedByHeader).
+	servedBy string
 }
 
 // Issue 12 lists what the scenarios must cover: a split, several clusters, a
@@ -176,8 +178,16 @@ func scenarios() []scenario {
 				m.Spec.Rewrite = ptr.To("/api/")
 			}},
 	}
-	// Every failover state, for both policies: east=30 and west=10.
-	for _, policy := range []string{"weighted", "local-first"} {
+	// Served-by (issue 16): the dev route names its cluster in a response
+	// header; the weighted sibling cannot, since Emissary gives every route
+	// of a group the union of its members' add_response_headers, and adds
+	// none, so the local backend's answers carry no header.
+	out = append(out, scenario{name: "served-by header", servedBy: "x-crossmap-cluster",
+		ann:     withAnn(split("east=50"), "crossmap.io/dev-routes", "west"),
+		remotes: eastWest, generated: 2})
+	// Every failover state, for every policy: east=30 and west=10; for
+	// priority the tiers local, east, west.
+	for _, policy := range []string{"weighted", "local-first", "priority"} {
 		for _, st := range []struct {
 			name      string
 			localDown bool
@@ -189,9 +199,13 @@ func scenarios() []scenario {
 			{"local unhealthy", true, eastWest},
 			{"nothing healthy", true, []remote{{name: "east", dead: true}, {name: "west", notReady: true}}},
 		} {
+			ann := withAnn(split("east=30,west=10"), "crossmap.io/failover", policy)
+			if policy == "priority" {
+				ann = withAnn(ann, "crossmap.io/priority", "local,east,west")
+			}
 			out = append(out, scenario{
 				name:      "failover " + policy + " " + st.name,
-				ann:       withAnn(split("east=30,west=10"), "crossmap.io/failover", policy),
+				ann:       ann,
 				localDown: st.localDown, remotes: st.remotes, generated: 2,
 			})
 		}
@@ -231,7 +245,7 @@ func (sc scenario) cluster(t *testing.T) cluster {
 	if sc.spec != nil {
 		sc.spec(user)
 	}
-	c := cluster{snap: mapper.RouteSnapshot{DevHeader: "x-crossmap-cluster", Hosts: sc.hosts}}
+	c := cluster{snap: mapper.RouteSnapshot{DevHeader: "x-crossmap-cluster", ServedByHeader: sc.servedBy, Hosts: sc.hosts}}
 	c.snap.Mappings = append([]*ambv3.Mapping{user}, sc.others...)
 	add := func(name string, ready bool, labels map[string]string) {
 		svc, es := service(name, ready, labels)
@@ -367,6 +381,14 @@ func TestConformance(t *testing.T) {
 			known(t, "knownMismatches", knownMismatches[sc.name], func(r reporter) {
 				checkShares(r, res, mappingOf, reportedShares(reported))
 			})
+
+			// (c) Served-by: what Emissary makes of crossmap's response
+			// headers. Only a dev route's answers name a cluster, with
+			// its own name; the split's answers, local ones included,
+			// carry no header from this cluster's routes.
+			if sc.servedBy != "" {
+				checkServedBy(t, sc.servedBy, res, mappingOf)
+			}
 
 			// (b) The dev edge's table against Emissary's routes.
 			in := edge.Input{Services: c.snap.Services, Slices: c.snap.Slices, TLSContexts: c.tlsContexts, Secrets: c.secrets}
@@ -581,6 +603,9 @@ func emissaryRoutes(t *testing.T, res *emissarytest.Result, mappingOf map[string
 				for _, h := range mem.AddedHeaders {
 					added = append(added, fmt.Sprintf("%s=%s append=%v", h.Name, h.Value, h.Append))
 				}
+				for _, h := range mem.ResponseHeaders {
+					added = append(added, fmt.Sprintf("response %s=%s append=%v", h.Name, h.Value, h.Append))
+				}
 				lines = append(lines, routeLine(match, name, mem.Numerator, mem.HostRewrite, mem.PrefixRewrite, mem.TLSContext, added))
 			}
 		}
@@ -615,6 +640,9 @@ func edgeRoutes(t *edge.Table) map[string][]string {
 			var added []string
 			for _, h := range r.AddedHeaders {
 				added = append(added, fmt.Sprintf("%s=%s append=%v", h.Name, h.Value, h.Append))
+			}
+			for _, h := range r.ResponseHeaders {
+				added = append(added, fmt.Sprintf("response %s=%s append=%v", h.Name, h.Value, h.Append))
 			}
 			lines = append(lines, routeLine(matchLine(r.PathKind, r.Path, r.CaseSensitive, hdrs, qs),
 				name, r.Numerator, r.HostRewrite, r.PrefixRewrite, tlsContext, added))
@@ -745,4 +773,34 @@ type recorder struct{ errs []string }
 
 func (r *recorder) Errorf(format string, args ...any) {
 	r.errs = append(r.errs, fmt.Sprintf(format, args...))
+}
+
+// checkServedBy checks the response headers of every route to podinfo's
+// backends in Emissary's output: a dev route (podinfo-<cluster>-dev) sets
+// header to its cluster, replacing any value; every other route adds no
+// header.
+func checkServedBy(t *testing.T, header string, res *emissarytest.Result, mappingOf map[string]string) {
+	t.Helper()
+	devRoutes := 0
+	for _, vh := range res.VirtualHosts {
+		for _, r := range vh.Routes {
+			for _, mem := range r.Members {
+				name, ok := mappingOf[mem.Service]
+				if !ok {
+					continue
+				}
+				var want []emissarytest.AddedHeader
+				if cluster, dev := strings.CutSuffix(strings.TrimPrefix(name, ns+"/podinfo-"), "-dev"); dev {
+					want = []emissarytest.AddedHeader{{Name: header, Value: cluster, Append: false}}
+					devRoutes++
+				}
+				if !slices.Equal(mem.ResponseHeaders, want) {
+					t.Errorf("virtual host %s: Emissary's route for %s adds the response headers %v, want %v", vh.Name, name, mem.ResponseHeaders, want)
+				}
+			}
+		}
+	}
+	if devRoutes == 0 {
+		t.Errorf("Emissary has no dev route: the served-by scenario checked nothing")
+	}
 }

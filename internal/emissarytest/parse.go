@@ -74,6 +74,13 @@ type envoyRoute struct {
 		} `json:"header"`
 		Append *bool `json:"append"`
 	} `json:"request_headers_to_add"`
+	ResponseHeadersToAdd []struct {
+		Header struct {
+			Key   string `json:"key"`
+			Value string `json:"value"`
+		} `json:"header"`
+		Append *bool `json:"append"`
+	} `json:"response_headers_to_add"`
 }
 
 type regex struct {
@@ -129,6 +136,9 @@ func parse(data []byte) (*Result, error) {
 			for _, h := range er.RequestHeadersToAdd {
 				// Envoy appends unless told not to.
 				mem.AddedHeaders = append(mem.AddedHeaders, AddedHeader{Name: h.Header.Key, Value: h.Header.Value, Append: h.Append == nil || *h.Append})
+			}
+			for _, h := range er.ResponseHeadersToAdd {
+				mem.ResponseHeaders = append(mem.ResponseHeaders, AddedHeader{Name: h.Header.Key, Value: h.Header.Value, Append: h.Append == nil || *h.Append})
 			}
 
 			// A weighted group is consecutive routes of one Emissary
