@@ -136,6 +136,10 @@ type View struct {
 	Routes   []Route   `json:"routes"`
 	Problems []Problem `json:"problems"`
 	Trust    Trust     `json:"trust"`
+	// Exports and Imports are the Multi-Cluster Services API's
+	// ServiceExports of this cluster and the ServiceImports crossmap wrote.
+	Exports []Export `json:"exports"`
+	Imports []Import `json:"imports"`
 }
 
 // Model is the reconcilers' shared record of what crossmap is doing. It is
@@ -147,11 +151,14 @@ type Model struct {
 	routes   map[string]Route
 	problems map[string][]Problem
 	trust    Trust
+	exports  map[string]Export
+	imports  map[string]Import
 }
 
 // NewModel returns an empty model.
 func NewModel() *Model {
-	return &Model{links: map[string]Link{}, services: map[string][]Service{}, routes: map[string]Route{}, problems: map[string][]Problem{}}
+	return &Model{links: map[string]Link{}, services: map[string][]Service{}, routes: map[string]Route{}, problems: map[string][]Problem{},
+		exports: map[string]Export{}, imports: map[string]Import{}}
 }
 
 // SetLink records l, replacing what was known of the same Link.
@@ -288,6 +295,7 @@ func (m *Model) View() View {
 	for _, k := range slices.Sorted(maps.Keys(m.problems)) {
 		v.Problems = append(v.Problems, m.problems[k]...)
 	}
+	m.mcsView(&v)
 	return v
 }
 
