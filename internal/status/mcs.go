@@ -7,6 +7,11 @@ import (
 	"time"
 
 	"github.com/gorilla/mux"
+	discoveryv1 "k8s.io/api/discovery/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	mcsv1beta1 "sigs.k8s.io/mcs-api/pkg/apis/v1beta1"
+
+	"github.com/crossmap/crossmap/mapper"
 )
 
 // The Multi-Cluster Services API (KEP-1645) as the status API shows it:
@@ -254,4 +259,67 @@ func newPageImport(i Import) pageImport {
 		}
 	}
 	return pi
+}
+
+// ExportsFrom is what the status API shows of this cluster's ServiceExports,
+// from the conditions crossmap wrote on them (mapper.MCSResult.Exports, with
+// the transition times the controller kept).
+func ExportsFrom(in []mapper.ExportStatus) []Export {
+	out := make([]Export, 0, len(in))
+	for _, e := range in {
+		ex := Export{Namespace: e.Namespace, Name: e.Name, Conditions: make([]Condition, 0, len(e.Conditions))}
+		for _, c := range e.Conditions {
+			ex.Conditions = append(ex.Conditions, conditionFrom(c))
+		}
+		out = append(out, ex)
+	}
+	return out
+}
+
+// ImportsFrom is what the status API shows of the ServiceImports the MCS
+// translation rendered (mapper.MCSResult.Imports), each with its clusters
+// in status.clusters order and the endpoints of their EndpointSlices among
+// objs (mapper.MCSResult.Objects). local is this cluster's name: its
+// cluster is the self-import.
+func ImportsFrom(in []mapper.ImportStatus, objs []mapper.Object, local string) []Import {
+	type sliceKey struct{ namespace, service, cluster string }
+	counts := map[sliceKey][2]int{} // endpoints, ready endpoints
+	for _, o := range objs {
+		es, ok := o.(*discoveryv1.EndpointSlice)
+		if !ok {
+			continue
+		}
+		k := sliceKey{es.Namespace, es.Labels[mcsv1beta1.LabelServiceName], es.Labels[mcsv1beta1.LabelSourceCluster]}
+		n := counts[k]
+		for _, ep := range es.Endpoints {
+			n[0]++
+			// As for EndpointSlices in general, no ready condition
+			// means ready.
+			if ep.Conditions.Ready == nil || *ep.Conditions.Ready {
+				n[1]++
+			}
+		}
+		counts[k] = n
+	}
+	out := make([]Import, 0, len(in))
+	for _, si := range in {
+		imp := Import{Namespace: si.Namespace, Name: si.Name, Type: string(si.Type), IPs: slices.Clone(si.IPs)}
+		for _, p := range si.Ports {
+			imp.Ports = append(imp.Ports, ImportPort{Name: p.Name, Protocol: string(p.Protocol), Port: p.Port})
+		}
+		for _, c := range si.Status.Clusters {
+			n := counts[sliceKey{si.Namespace, si.Name, c.Cluster}]
+			imp.Clusters = append(imp.Clusters, ImportCluster{Cluster: c.Cluster, Local: c.Cluster == local,
+				Endpoints: n[0], ReadyEndpoints: n[1]})
+		}
+		for _, c := range si.Status.Conditions {
+			imp.Conditions = append(imp.Conditions, conditionFrom(c))
+		}
+		out = append(out, imp)
+	}
+	return out
+}
+
+func conditionFrom(c metav1.Condition) Condition {
+	return Condition{Type: c.Type, Status: string(c.Status), Reason: c.Reason, Message: c.Message, Since: c.LastTransitionTime.Time}
 }

@@ -8,7 +8,14 @@ import (
 	"strings"
 	"testing"
 
+	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
+	mcsv1beta1 "sigs.k8s.io/mcs-api/pkg/apis/v1beta1"
+
 	"github.com/crossmap/crossmap/internal/status"
+	"github.com/crossmap/crossmap/mapper"
 )
 
 // Fixtures of issue 15: the Multi-Cluster Services API's ServiceExports
@@ -232,5 +239,60 @@ func TestServerEmptyPageMCS(t *testing.T) {
 	}
 	if got := text(one(t, doc, "data-summary", "exports")); got != "0 exports" {
 		t.Errorf("empty page: summary of exports %q; want 0 exports", got)
+	}
+}
+
+// TestFromMCS: the status API's exports and imports are the MCS
+// translation's plain data: conditions with their transition times, and
+// per cluster of status.clusters the endpoints of the EndpointSlices that
+// carry its multicluster.kubernetes.io/source-cluster label.
+func TestFromMCS(t *testing.T) {
+	since := metav1.NewTime(t0)
+	exports := status.ExportsFrom([]mapper.ExportStatus{{Namespace: "test", Name: "hello", Conditions: []metav1.Condition{
+		{Type: "Valid", Status: metav1.ConditionTrue, Reason: "Valid", LastTransitionTime: since},
+		{Type: "Conflict", Status: metav1.ConditionTrue, Reason: "PortConflict", Message: "ports differ", LastTransitionTime: since},
+	}}})
+	wantExports := []status.Export{{Namespace: "test", Name: "hello", Conditions: []status.Condition{
+		{Type: "Valid", Status: "True", Reason: "Valid", Since: t0},
+		{Type: "Conflict", Status: "True", Reason: "PortConflict", Message: "ports differ", Since: t0},
+	}}}
+	if !reflect.DeepEqual(exports, wantExports) {
+		t.Errorf("ExportsFrom = %+v; want %+v", exports, wantExports)
+	}
+
+	slice := func(ns, svc, cluster string, ready ...*bool) mapper.Object {
+		es := &discoveryv1.EndpointSlice{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: svc + "-" + cluster,
+			Labels: map[string]string{mcsv1beta1.LabelServiceName: svc, mcsv1beta1.LabelSourceCluster: cluster}}}
+		for _, r := range ready {
+			es.Endpoints = append(es.Endpoints, discoveryv1.Endpoint{Addresses: []string{"10.1.2.3"},
+				Conditions: discoveryv1.EndpointConditions{Ready: r}})
+		}
+		return es
+	}
+	objs := []mapper.Object{
+		slice("test", "hello", "west", ptr.To(true), nil), // no condition: ready
+		slice("test", "hello", "west", ptr.To(false)),     // a second slice of west
+		slice("test", "hello", "east", ptr.To(false)),
+		slice("other", "hello", "east", ptr.To(true)), // another namespace's import
+		&corev1.Service{ObjectMeta: metav1.ObjectMeta{Namespace: "test", Name: mapper.DerivedServiceName("hello")}},
+	}
+	imports := status.ImportsFrom([]mapper.ImportStatus{{
+		Namespace: "test", Name: "hello", Type: mcsv1beta1.ClusterSetIP, IPs: []string{"10.96.0.42"},
+		Ports: []mcsv1beta1.ServicePort{{Name: "tcp", Protocol: corev1.ProtocolTCP, Port: 42}},
+		Status: mcsv1beta1.ServiceImportStatus{
+			Clusters:   []mcsv1beta1.ClusterStatus{{Cluster: "east"}, {Cluster: "west"}},
+			Conditions: []metav1.Condition{{Type: "Ready", Status: metav1.ConditionTrue, Reason: "Ready", LastTransitionTime: since}},
+		},
+	}}, objs, "west")
+	wantImports := []status.Import{{Namespace: "test", Name: "hello", Type: "ClusterSetIP", IPs: []string{"10.96.0.42"},
+		Ports: []status.ImportPort{{Name: "tcp", Protocol: "TCP", Port: 42}},
+		Clusters: []status.ImportCluster{
+			{Cluster: "east", Endpoints: 1, ReadyEndpoints: 0},
+			{Cluster: "west", Local: true, Endpoints: 3, ReadyEndpoints: 2},
+		},
+		Conditions: []status.Condition{{Type: "Ready", Status: "True", Reason: "Ready", Since: t0}},
+	}}
+	if !reflect.DeepEqual(imports, wantImports) {
+		t.Errorf("ImportsFrom = %+v; want %+v", imports, wantImports)
 	}
 }
