@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"net/netip"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -50,6 +51,18 @@ type linkEntry struct {
 	// neither gone nor still there, and calling them resolved would be
 	// false (issue 13).
 	importProblems []mapper.Problem
+	// clusterset is what the MCS role reads of this Link (guarded by the
+	// reconciler's mu: the MCS role reads it from its own goroutine).
+	clusterset linkClusterset
+}
+
+// linkClusterset is what the last reconcile of a Link knew of how its
+// cluster's endpoints are reached, for the MCS role.
+type linkClusterset struct {
+	set   bool
+	ref   mapper.LinkRef
+	addrs []netip.Addr
+	alive bool
 }
 
 // remoteRuntime is the Watcher of one Link's remote cluster.
@@ -180,6 +193,8 @@ func (r *LinkReconciler) ensureRuntime(ctx context.Context, link *crossmapv1.Lin
 		Selector:     selector,
 		HealthPeriod: r.Config.RemoteHealthPeriod,
 		Notify:       r.notifier(key),
+		// With the MCS role, ServiceExports are an export signal too.
+		ServiceExports: r.Config.MCS,
 	})
 	if err != nil {
 		return nil, &setupError{ReasonInvalidCredentials, err}
@@ -224,6 +239,8 @@ func (r *LinkReconciler) forget(ctx context.Context, key types.NamespacedName) e
 		e.stop()
 	}
 	r.Health.Forget(key.String())
+	// Its cluster's part of every ServiceImport goes with it.
+	r.clustersetChanged()
 	r.Model.DeleteLink(key.String())
 	r.Metrics.MirroredServices.DeleteLabelValues(key.String())
 	r.Metrics.GatewayAlive.DeleteLabelValues(key.String())
@@ -249,4 +266,48 @@ func (r *LinkReconciler) stopAll() {
 		e.stop()
 		delete(r.links, k)
 	}
+}
+
+// clustersetChanged tells the MCS role that a Link's part of the
+// clusterset may have changed.
+func (r *LinkReconciler) clustersetChanged() {
+	if r.ClustersetChanged != nil {
+		r.ClustersetChanged()
+	}
+}
+
+// Clusterset returns, for the MCS role, each linked cluster's exports as
+// its Link's remote Watcher caches them, and how its endpoints are
+// reached. A Link whose Watcher has never listed its remote is left out;
+// pending names those still connecting (within connectGrace), whose
+// exports are about to be known, so that the caller can wait rather than
+// drop them for a moment. A Link whose remote cannot be read now keeps
+// what was read last, as its mirrors do.
+func (r *LinkReconciler) Clusterset() (clusters []mapper.ClusterExports, pending []string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, e := range r.links {
+		cs := e.clusterset
+		if !cs.set || e.remote == nil {
+			continue
+		}
+		w := e.remote.watcher
+		if !w.Synced() {
+			if time.Since(e.remote.started) < connectGrace {
+				pending = append(pending, cs.ref.Cluster)
+			}
+			continue
+		}
+		clusters = append(clusters, mapper.ClusterExports{
+			Cluster:          cs.ref.Cluster,
+			Mode:             cs.ref.Mode,
+			GatewayAddresses: cs.addrs,
+			GatewayPort:      cs.ref.GatewayPort,
+			GatewayAlive:     cs.alive,
+			Exports:          w.ServiceExports(),
+			Services:         w.Services(),
+			Slices:           w.Slices(),
+		})
+	}
+	return clusters, pending
 }
