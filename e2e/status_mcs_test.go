@@ -76,19 +76,29 @@ func TestStatusMCS(t *testing.T) {
 	if !slices.Equal(si.Spec.IPs, imp.IPs) {
 		t.Errorf("status API's clusterset IP %v; the ServiceImport's spec.ips is %v", imp.IPs, si.Spec.IPs)
 	}
-	var se mcsv1beta1.ServiceExport
-	if err := h.west.Get(t.Context(), client.ObjectKey{Namespace: h.ns, Name: "podinfo"}, &se); err != nil {
-		t.Fatal(err)
-	}
-	for _, typ := range []string{"Valid", "Ready", "Conflict"} {
-		var ex status.Export
-		mustStatusJSON(t, base+"/status/exports/"+key, &ex)
-		got, _ := ex.Condition(typ)
-		want := metaCondition(se.Status.Conditions, typ)
-		if want == nil || got.Status != string(want.Status) || got.Reason != want.Reason || got.Message != want.Message {
-			t.Errorf("status API's %s condition %+v; the ServiceExport has %+v", typ, got, want)
+	// The conditions are those crossmap wrote on the ServiceExport, since
+	// their transition times (the status API catches up with the write on
+	// the reconcile the write triggers).
+	h.eventually("status API's export conditions are the ServiceExport's", func(ctx context.Context) error {
+		var se mcsv1beta1.ServiceExport
+		if err := h.west.Get(ctx, client.ObjectKey{Namespace: h.ns, Name: "podinfo"}, &se); err != nil {
+			return err
 		}
-	}
+		var ex status.Export
+		if err := statusGetJSON(ctx, base+"/status/exports/"+key, http.StatusOK, &ex); err != nil {
+			return err
+		}
+		var errs []string
+		for _, typ := range []string{"Valid", "Ready", "Conflict"} {
+			got, _ := ex.Condition(typ)
+			want := metaCondition(se.Status.Conditions, typ)
+			if want == nil || got.Status != string(want.Status) || got.Reason != want.Reason || got.Message != want.Message ||
+				!got.Since.Equal(want.LastTransitionTime.Time) {
+				errs = append(errs, fmt.Sprintf("status API's %s condition %+v; the ServiceExport has %+v", typ, got, want))
+			}
+		}
+		return joinErrs(errs)
+	})
 
 	resp, body, err := statusCall(t.Context(), http.MethodGet, base+"/")
 	if err != nil || resp.StatusCode != http.StatusOK {

@@ -175,7 +175,7 @@ func (r *MCSReconciler) Reconcile(ctx context.Context, _ reconcile.Request) (rec
 	r.mu.Lock()
 	r.last = MCSStatus{Exports: res.Exports, Imports: res.Imports}
 	r.mu.Unlock()
-	r.publish(res)
+	r.publish(res, exports.Items)
 
 	if !plan.Empty() {
 		logger.Info("Applying ServiceImport plan", "plan", plan.String(), "clusters", len(clusters))
