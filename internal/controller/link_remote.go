@@ -276,25 +276,34 @@ func (r *LinkReconciler) clustersetChanged() {
 	}
 }
 
-// Clusterset returns, for the MCS role, each linked cluster's exports as
-// its Link's remote Watcher caches them, and how its endpoints are
-// reached. A Link whose Watcher has never listed its remote is left out;
-// pending names those still connecting (within connectGrace), whose
-// exports are about to be known, so that the caller can wait rather than
-// drop them for a moment. A Link whose remote cannot be read now keeps
-// what was read last, as its mirrors do.
-func (r *LinkReconciler) Clusterset() (clusters []mapper.ClusterExports, pending []string) {
+// Clusterset returns, for the MCS role, the exports of each linked
+// cluster (the Links named by keys) as its Link's remote Watcher caches
+// them, and how its endpoints are reached. A Link whose remote cannot be
+// read now keeps what was read last, as its mirrors do; one whose Watcher
+// never listed its remote (broken credentials) is left out. pending names
+// the Links about to be known: not reconciled yet (when waitUnseen: a
+// controller that just started), or whose new Watcher is still within
+// connectGrace, so that the caller waits rather than drop their clusters'
+// endpoints for a moment.
+func (r *LinkReconciler) Clusterset(keys []types.NamespacedName, waitUnseen bool) (clusters []mapper.ClusterExports, pending []string) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	for _, e := range r.links {
+	for _, key := range keys {
+		e := r.links[key]
+		if e == nil || !e.clusterset.set {
+			if waitUnseen {
+				pending = append(pending, key.String())
+			}
+			continue
+		}
 		cs := e.clusterset
-		if !cs.set || e.remote == nil {
+		if e.remote == nil {
 			continue
 		}
 		w := e.remote.watcher
 		if !w.Synced() {
 			if time.Since(e.remote.started) < connectGrace {
-				pending = append(pending, cs.ref.Cluster)
+				pending = append(pending, key.String())
 			}
 			continue
 		}

@@ -24,6 +24,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/source"
 	mcsv1beta1 "sigs.k8s.io/mcs-api/pkg/apis/v1beta1"
 
+	crossmapv1 "github.com/crossmap/crossmap/internal/api/v1alpha1"
 	"github.com/crossmap/crossmap/mapper"
 )
 
@@ -57,6 +58,9 @@ type MCSReconciler struct {
 
 	mu   sync.Mutex
 	last MCSStatus
+	// started is when the first reconcile ran: for connectGrace after it,
+	// Links not reconciled yet are waited for.
+	started time.Time
 }
 
 // MCSStatus is what the MCS role last computed, as plain data for the
@@ -92,7 +96,7 @@ func (r *MCSReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	all := handler.EnqueueRequestsFromMapFunc(func(context.Context, client.Object) []reconcile.Request {
 		return []reconcile.Request{mcsKey}
 	})
-	return ctrl.NewControllerManagedBy(mgr).
+	b := ctrl.NewControllerManagedBy(mgr).
 		Named("mcs").
 		Watches(&mcsv1beta1.ServiceExport{}, all).
 		Watches(&mcsv1beta1.ServiceImport{}, all).
@@ -102,8 +106,12 @@ func (r *MCSReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		Watches(&discoveryv1.EndpointSlice{}, all).
 		// A service is imported only where its namespace exists.
 		Watches(&corev1.Namespace{}, all).
-		WatchesRawSource(source.Channel(r.events, all)).
-		Complete(counted("mcs", r.Metrics, r))
+		WatchesRawSource(source.Channel(r.events, all))
+	if r.Links != nil {
+		// A new or deleted Link changes whose exports are waited for.
+		b = b.Watches(&crossmapv1.Link{}, all)
+	}
+	return b.Complete(counted("mcs", r.Metrics, r))
 }
 
 // Reconcile recomputes every ServiceImport from the clusterset's exports
@@ -112,9 +120,22 @@ func (r *MCSReconciler) SetupWithManager(mgr ctrl.Manager) error {
 func (r *MCSReconciler) Reconcile(ctx context.Context, _ reconcile.Request) (reconcile.Result, error) {
 	logger := log.FromContext(ctx)
 	var clusters []mapper.ClusterExports
+	if r.started.IsZero() {
+		r.started = time.Now()
+	}
 	if r.Links != nil {
+		var links crossmapv1.LinkList
+		if err := r.Client.List(ctx, &links, client.InNamespace(r.Config.Namespace)); err != nil {
+			return reconcile.Result{}, fmt.Errorf("list links: %w", err)
+		}
+		keys := make([]types.NamespacedName, 0, len(links.Items))
+		for _, l := range links.Items {
+			keys = append(keys, client.ObjectKeyFromObject(&l))
+		}
+		// A controller that just started has not reconciled its Links
+		// yet; without them it would drop every remote cluster's part.
 		var pending []string
-		clusters, pending = r.Links.Clusterset()
+		clusters, pending = r.Links.Clusterset(keys, time.Since(r.started) < connectGrace)
 		if len(pending) > 0 {
 			// A Watcher that just started lists its remote within
 			// moments: computing without it would drop that cluster's
