@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	ambv3 "github.com/emissary-ingress/emissary/v3/pkg/api/getambassador.io/v3alpha1"
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -418,6 +419,13 @@ func TestMCSExportBothWays(t *testing.T) {
 			t.Errorf("%s: %s's slice %s points at %s:%d (ready %v), want the gateway %s:4143, ready", cl.name, other.name, far.Name,
 				got, *far.Ports[0].Port, ptr.Deref(far.Endpoints[0].Conditions.Ready, false), gatewayIP)
 		}
+		// A ServiceExport exports to the gateway too: the cluster's own
+		// gateway Mapping for podinfo.
+		var gws ambv3.MappingList
+		if err := cl.c.List(context.Background(), &gws, client.InNamespace(h.ns), client.MatchingLabels(mapper.GatewaySelector()),
+			client.MatchingLabels{crossmapv1.LabelSourceName: "podinfo"}); err != nil || len(gws.Items) != 1 {
+			t.Errorf("%s: gateway Mappings of podinfo: %d (%v), want 1", cl.name, len(gws.Items), err)
+		}
 		// The mirrors stay: a ServiceExport exports to mirrors too.
 		var mirror corev1.Service
 		if err := cl.c.Get(context.Background(), client.ObjectKey{Namespace: h.ns, Name: mapper.MirrorName("podinfo", other.name)}, &mirror); err != nil {
@@ -561,66 +569,68 @@ func (h *harness) mcsState() string {
 }
 
 // TestMCSPortConflict is the issue's second "done when", with KEP "Service
-// Port" and "Constraints and Conflict Resolution": east exports first,
-// west later with another number for the same port name. Both exports get
-// Conflict=True with reason PortConflict, and the oldest export's ports
-// win in both clusters; west's endpoints do not get the port it serves on
-// another number. When west fixes its Service the conflict clears on both
-// without disturbing traffic: the clusterset IP and the derived Service
-// stay, and east's slices are not rewritten.
+// Port" and "Constraints and Conflict Resolution": west exports first
+// (older), east later (newer) with another number for the same port name.
+// West is the older although its name sorts last, so that the test tells
+// the KEP's rule from crossmap's tie-break by cluster name. Both exports
+// get Conflict=True with reason PortConflict, and the oldest export's
+// ports win in both clusters; the newer's endpoints do not get the port it
+// serves on another number. When the newer fixes its Service the conflict
+// clears on both without disturbing traffic: the clusterset IP and the
+// derived Service stay, and the older's slices are not rewritten.
 func TestMCSPortConflict(t *testing.T) {
-	h, east, west := newMCSHarness(t, crossmapv1.ModeFlat)
-	h.mcsService(east, "podinfo", false, []corev1.ServicePort{tcp("http", 9898)}, "5")
-	h.serviceExport(east, "podinfo", nil)
-	h.wantImport(west, "podinfo", mcsv1beta1.ClusterSetIP, "http:TCP/9898", east.name)
+	h, newer, older := newMCSHarness(t, crossmapv1.ModeFlat)
+	h.mcsService(older, "podinfo", false, []corev1.ServicePort{tcp("http", 9898)}, "5")
+	h.serviceExport(older, "podinfo", nil)
+	h.wantImport(newer, "podinfo", mcsv1beta1.ClusterSetIP, "http:TCP/9898", older.name)
 	// creationTimestamp has a resolution of a second: wait one out, so
-	// that east's export is the older by the KEP's rule, not by the
+	// that the older export is older by the KEP's rule, not by the
 	// cluster-name tie-break.
-	waitNextSecond(t, h, east, "podinfo")
-	h.mcsService(west, "podinfo", false, []corev1.ServicePort{tcp("http", 9899)}, "6")
-	h.serviceExport(west, "podinfo", nil)
+	waitNextSecond(t, h, older, "podinfo")
+	h.mcsService(newer, "podinfo", false, []corev1.ServicePort{tcp("http", 9899)}, "6")
+	h.serviceExport(newer, "podinfo", nil)
 
-	for _, cl := range []mcsCluster{east, west} {
+	for _, cl := range []mcsCluster{older, newer} {
 		h.wantExportConditions(cl, "podinfo", "Valid=True/Valid", "Ready=True/Ready", "Conflict=True/PortConflict")
 	}
 	var before map[string]importView
 	before = map[string]importView{}
-	for _, cl := range []mcsCluster{east, west} {
-		// West still exports (status.clusters has it), but it serves http
+	for _, cl := range []mcsCluster{older, newer} {
+		// The newer still exports (status.clusters has it), but it serves http
 		// on 9899, not the winning 9898: it has no slice of the import, so
 		// no traffic to 9898 reaches it.
 		before[cl.name] = h.wantImportSlices(cl, "podinfo", mcsv1beta1.ClusterSetIP, "http:TCP/9898",
-			[]string{east.name, west.name}, []string{east.name})
+			[]string{older.name, newer.name}, []string{older.name})
 	}
 	// The message says who won and who differs, on the ServiceExport.
 	var ex mcsv1beta1.ServiceExport
-	if err := h.west.Get(context.Background(), client.ObjectKey{Namespace: h.ns, Name: "podinfo"}, &ex); err != nil {
+	if err := newer.c.Get(context.Background(), client.ObjectKey{Namespace: h.ns, Name: "podinfo"}, &ex); err != nil {
 		t.Fatal(err)
 	}
-	if c := meta.FindStatusCondition(ex.Status.Conditions, "Conflict"); c == nil || !strings.Contains(c.Message, "in cluster "+east.name) {
-		t.Errorf("west's Conflict condition does not name the winner %s: %+v", east.name, c)
+	if c := meta.FindStatusCondition(ex.Status.Conditions, "Conflict"); c == nil || !strings.Contains(c.Message, "in cluster "+older.name) {
+		t.Errorf("west's Conflict condition does not name the winner %s: %+v", older.name, c)
 	}
 
 	// West fixes its port: the conflict clears on both exports.
 	var svc corev1.Service
-	if err := h.west.Get(context.Background(), client.ObjectKey{Namespace: h.ns, Name: "podinfo"}, &svc); err != nil {
+	if err := newer.c.Get(context.Background(), client.ObjectKey{Namespace: h.ns, Name: "podinfo"}, &svc); err != nil {
 		t.Fatal(err)
 	}
 	svc.Spec.Ports[0].Port, svc.Spec.Ports[0].TargetPort.IntVal = 9898, 9898
-	if err := h.west.Update(context.Background(), &svc); err != nil {
+	if err := newer.c.Update(context.Background(), &svc); err != nil {
 		t.Fatal(err)
 	}
 	var es discoveryv1.EndpointSlice
-	if err := h.west.Get(context.Background(), client.ObjectKey{Namespace: h.ns, Name: "podinfo-abcde"}, &es); err != nil {
+	if err := newer.c.Get(context.Background(), client.ObjectKey{Namespace: h.ns, Name: "podinfo-abcde"}, &es); err != nil {
 		t.Fatal(err)
 	}
 	es.Ports[0].Port = ptr.To(int32(9898))
-	if err := h.west.Update(context.Background(), &es); err != nil {
+	if err := newer.c.Update(context.Background(), &es); err != nil {
 		t.Fatal(err)
 	}
-	for _, cl := range []mcsCluster{east, west} {
+	for _, cl := range []mcsCluster{older, newer} {
 		h.wantExportConditions(cl, "podinfo", "Valid=True/Valid", "Ready=True/Ready", "Conflict=False/NoConflicts")
-		after := h.wantImport(cl, "podinfo", mcsv1beta1.ClusterSetIP, "http:TCP/9898", east.name, west.name)
+		after := h.wantImport(cl, "podinfo", mcsv1beta1.ClusterSetIP, "http:TCP/9898", older.name, newer.name)
 		b := before[cl.name]
 		// KEP "Constraints and Conflict Resolution": when a conflict
 		// clears, traffic is not disturbed.
@@ -630,9 +640,9 @@ func TestMCSPortConflict(t *testing.T) {
 		if after.derived.UID != b.derived.UID || after.derived.ResourceVersion != b.derived.ResourceVersion {
 			t.Errorf("%s: the derived Service was replaced or rewritten", cl.name)
 		}
-		for i, es := range after.slices[east.name] {
-			if old := b.slices[east.name][i]; es.UID != old.UID || es.ResourceVersion != old.ResourceVersion {
-				t.Errorf("%s: east's slice %s was rewritten when west's conflict cleared", cl.name, es.Name)
+		for i, es := range after.slices[older.name] {
+			if old := b.slices[older.name][i]; es.UID != old.UID || es.ResourceVersion != old.ResourceVersion {
+				t.Errorf("%s: older's slice %s was rewritten when newer's conflict cleared", cl.name, es.Name)
 			}
 		}
 	}
@@ -708,19 +718,21 @@ func toMCSPorts(ps []corev1.ServicePort) []mcsv1beta1.ServicePort {
 // Service imports as type Headless, with no clusterset IP and no derived
 // Service, in both clusters; and KEP "Headlessness": a non-headless export
 // that comes later conflicts (TypeConflict) and the oldest, headless, wins.
+// The older export is west's, whose name sorts last: the age decides, not
+// the tie-break by cluster name.
 func TestMCSHeadless(t *testing.T) {
-	h, east, west := newMCSHarness(t, crossmapv1.ModeFlat)
-	h.mcsService(east, "db", true, []corev1.ServicePort{tcp("sql", 5432)}, "5")
-	h.serviceExport(east, "db", nil)
-	for _, cl := range []mcsCluster{east, west} {
-		h.wantImport(cl, "db", mcsv1beta1.Headless, "sql:TCP/5432", east.name)
+	h, newer, older := newMCSHarness(t, crossmapv1.ModeFlat)
+	h.mcsService(older, "db", true, []corev1.ServicePort{tcp("sql", 5432)}, "5")
+	h.serviceExport(older, "db", nil)
+	for _, cl := range []mcsCluster{older, newer} {
+		h.wantImport(cl, "db", mcsv1beta1.Headless, "sql:TCP/5432", older.name)
 	}
-	waitNextSecond(t, h, east, "db")
-	h.mcsService(west, "db", false, []corev1.ServicePort{tcp("sql", 5432)}, "6")
-	h.serviceExport(west, "db", nil)
-	for _, cl := range []mcsCluster{east, west} {
+	waitNextSecond(t, h, older, "db")
+	h.mcsService(newer, "db", false, []corev1.ServicePort{tcp("sql", 5432)}, "6")
+	h.serviceExport(newer, "db", nil)
+	for _, cl := range []mcsCluster{older, newer} {
 		h.wantExportConditions(cl, "db", "Valid=True/Valid", "Ready=True/Ready", "Conflict=True/TypeConflict")
-		h.wantImport(cl, "db", mcsv1beta1.Headless, "sql:TCP/5432", east.name, west.name)
+		h.wantImport(cl, "db", mcsv1beta1.Headless, "sql:TCP/5432", older.name, newer.name)
 	}
 }
 
@@ -806,30 +818,30 @@ func TestMCSInvalidExport(t *testing.T) {
 // TestMCSExportedLabels checks KEP "Labels and Annotations": only the
 // ServiceExport's spec.exportedLabels and spec.exportedAnnotations reach
 // the ServiceImport, never the Service's or the ServiceExport's metadata;
-// when the exports disagree the oldest wins and both get LabelsConflict and
-// AnnotationsConflict.
+// when the exports disagree the oldest (west's, whose name sorts last) wins
+// and both get LabelsConflict and AnnotationsConflict.
 func TestMCSExportedLabels(t *testing.T) {
-	h, east, west := newMCSHarness(t, crossmapv1.ModeFlat)
+	h, newer, older := newMCSHarness(t, crossmapv1.ModeFlat)
 	ports := []corev1.ServicePort{tcp("http", 9898)}
-	h.mcsService(east, "podinfo", false, ports, "5")
-	h.serviceExport(east, "podinfo", func(ex *mcsv1beta1.ServiceExport) {
+	h.mcsService(older, "podinfo", false, ports, "5")
+	h.serviceExport(older, "podinfo", func(ex *mcsv1beta1.ServiceExport) {
 		ex.Labels = map[string]string{"on-the-export": "x"}
 		ex.Spec.ExportedLabels = map[string]string{"tier": "frontend"}
-		ex.Spec.ExportedAnnotations = map[string]string{"note": "east"}
+		ex.Spec.ExportedAnnotations = map[string]string{"note": "older"}
 	})
-	h.wantImport(west, "podinfo", mcsv1beta1.ClusterSetIP, "http:TCP/9898", east.name)
-	waitNextSecond(t, h, east, "podinfo")
-	h.mcsService(west, "podinfo", false, ports, "6")
-	h.serviceExport(west, "podinfo", func(ex *mcsv1beta1.ServiceExport) {
+	h.wantImport(newer, "podinfo", mcsv1beta1.ClusterSetIP, "http:TCP/9898", older.name)
+	waitNextSecond(t, h, older, "podinfo")
+	h.mcsService(newer, "podinfo", false, ports, "6")
+	h.serviceExport(newer, "podinfo", func(ex *mcsv1beta1.ServiceExport) {
 		ex.Spec.ExportedLabels = map[string]string{"tier": "web"}
-		ex.Spec.ExportedAnnotations = map[string]string{"note": "west"}
+		ex.Spec.ExportedAnnotations = map[string]string{"note": "newer"}
 	})
-	for _, cl := range []mcsCluster{east, west} {
+	for _, cl := range []mcsCluster{older, newer} {
 		h.wantExportConditions(cl, "podinfo", "Valid=True/Valid", "Ready=True/Ready", "Conflict=True/LabelsConflict,AnnotationsConflict")
-		v := h.wantImport(cl, "podinfo", mcsv1beta1.ClusterSetIP, "http:TCP/9898", east.name, west.name)
+		v := h.wantImport(cl, "podinfo", mcsv1beta1.ClusterSetIP, "http:TCP/9898", older.name, newer.name)
 		l, a := v.imp.Labels, v.imp.Annotations
-		if l["tier"] != "frontend" || a["note"] != "east" {
-			t.Errorf("%s: ServiceImport labels %v annotations %v, want the oldest export's tier=frontend, note=east", cl.name, l, a)
+		if l["tier"] != "frontend" || a["note"] != "older" {
+			t.Errorf("%s: ServiceImport labels %v annotations %v, want the oldest export's tier=frontend, note=older", cl.name, l, a)
 		}
 		if _, ok := l["app"]; ok || l["on-the-export"] != "" || a["owner"] != "" {
 			t.Errorf("%s: ServiceImport carries metadata of the Service or the ServiceExport: labels %v annotations %v", cl.name, l, a)
