@@ -68,14 +68,18 @@ func TestStatusMCS(t *testing.T) {
 		return joinErrs(errs)
 	})
 
-	// The status API says what the objects say.
-	var si mcsv1beta1.ServiceImport
-	if err := h.west.Get(t.Context(), client.ObjectKey{Namespace: h.ns, Name: "podinfo"}, &si); err != nil {
-		t.Fatal(err)
-	}
-	if !slices.Equal(si.Spec.IPs, imp.IPs) {
-		t.Errorf("status API's clusterset IP %v; the ServiceImport's spec.ips is %v", imp.IPs, si.Spec.IPs)
-	}
+	// The status API says what the objects say, once crossmap wrote them
+	// (the status API shows what the reconcile computed, before its apply).
+	h.eventually("status API's clusterset IP is the ServiceImport's", func(ctx context.Context) error {
+		var si mcsv1beta1.ServiceImport
+		if err := h.west.Get(ctx, client.ObjectKey{Namespace: h.ns, Name: "podinfo"}, &si); err != nil {
+			return err
+		}
+		if !slices.Equal(si.Spec.IPs, imp.IPs) {
+			return fmt.Errorf("status API's clusterset IP %v; the ServiceImport's spec.ips is %v", imp.IPs, si.Spec.IPs)
+		}
+		return nil
+	})
 	// The conditions are those crossmap wrote on the ServiceExport, since
 	// their transition times (the status API catches up with the write on
 	// the reconcile the write triggers).
