@@ -114,9 +114,10 @@ var notRun = map[string]string{
 }
 
 // TestMCSConformance runs the upstream MCS API conformance suite (pinned:
-// SuiteTag) against crossmap on two control planes linked both ways, and
-// holds crossmap to every ServiceImport and EndpointSlice spec. KEP-1645
-// sections are named per spec in passing.
+// SuiteTag) against crossmap on two control planes linked both ways, once
+// with the Links in gateway mode and once in flat mode, and holds crossmap
+// to every ServiceImport and EndpointSlice spec. KEP-1645 sections are
+// named per spec in passing.
 func TestMCSConformance(t *testing.T) {
 	ctx, cancel := context.WithTimeout(t.Context(), 25*time.Minute)
 	defer cancel()
@@ -144,7 +145,25 @@ func TestMCSConformance(t *testing.T) {
 	kubeconfig := filepath.Join(out, "kubeconfig")
 	writeKubeconfig(t, kubeconfig)
 
-	logPath := filepath.Join(out, "suite.log")
+	// Both of a Link's modes: a linked cluster's endpoints in the imports
+	// are its gateway, or its pods.
+	for _, mode := range []crossmapv1.Mode{crossmapv1.ModeGateway, crossmapv1.ModeFlat} {
+		t.Run(string(mode), func(t *testing.T) {
+			setMode(ctx, t, mode)
+			dir := filepath.Join(out, string(mode))
+			if err := os.MkdirAll(dir, 0o755); err != nil {
+				t.Fatal(err)
+			}
+			runSuite(ctx, t, suite, kubeconfig, dir)
+		})
+	}
+}
+
+// runSuite runs the suite, in dir, against the clusters of kubeconfig, and
+// judges its report.
+func runSuite(ctx context.Context, t *testing.T, suite, kubeconfig, dir string) {
+	t.Helper()
+	logPath := filepath.Join(dir, "suite.log")
 	logFile, err := os.Create(logPath)
 	if err != nil {
 		t.Fatal(err)
@@ -152,23 +171,47 @@ func TestMCSConformance(t *testing.T) {
 	defer logFile.Close()
 	args := []string{"-kubeconfig", kubeconfig, "-contexts", strings.Join(clusters, ","),
 		"-organization", "crossmap", "-project", "crossmap", "-url", "https://github.com/crossmap/crossmap",
-		"-ginkgo.json-report", "report.json", "-ginkgo.no-color", "-ginkgo.v", "-ginkgo.timeout", "20m"}
+		"-ginkgo.json-report", "report.json", "-ginkgo.no-color", "-ginkgo.v", "-ginkgo.timeout", "10m"}
 	for _, f := range focusFiles {
 		args = append(args, "-ginkgo.focus-file", f)
 	}
 	cmd := exec.CommandContext(ctx, suite, args...)
-	cmd.Dir = out
+	cmd.Dir = dir
 	cmd.Stdout, cmd.Stderr = logFile, logFile
 	start := time.Now()
 	runErr := cmd.Run()
 	t.Logf("MCS conformance suite %s ran in %s (exit: %v); its log: %s; its reports: %s/report.{json,html,yaml}",
-		SuiteTag, time.Since(start).Round(time.Second), runErr, logPath, out)
+		SuiteTag, time.Since(start).Round(time.Second), runErr, logPath, dir)
 
-	specs := readReport(t, filepath.Join(out, "report.json"))
+	specs := readReport(t, filepath.Join(dir, "report.json"))
 	judge(t, specs)
 	if t.Failed() {
 		if log, err := os.ReadFile(logPath); err == nil {
 			t.Logf("suite log:\n%s", log)
+		}
+	}
+}
+
+// setMode puts every Link of the clusterset in mode.
+func setMode(ctx context.Context, t *testing.T, mode crossmapv1.Mode) {
+	t.Helper()
+	for i, name := range clusters {
+		c, err := bed.Plane(name).Client(controller.NewScheme())
+		if err != nil {
+			t.Fatal(err)
+		}
+		var l crossmapv1.Link
+		key := client.ObjectKey{Namespace: "crossmap-system", Name: clusters[1-i]}
+		if err := c.Get(ctx, key, &l); err != nil {
+			t.Fatalf("get Link %s in %s: %v", key, name, err)
+		}
+		if l.Spec.Mode == mode {
+			continue
+		}
+		patch := client.MergeFrom(l.DeepCopy())
+		l.Spec.Mode = mode
+		if err := c.Patch(ctx, &l, patch); err != nil {
+			t.Fatalf("set Link %s in %s to %s mode: %v", key, name, mode, err)
 		}
 	}
 }
