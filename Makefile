@@ -63,7 +63,8 @@ test: deps tools emissary-python ## Run every test: unit, envtest integration an
 # from a clone of kubernetes-sigs/mcs-api holding the pinned release:
 #   git clone https://github.com/kubernetes-sigs/mcs-api ../mcs-api
 #   make mcs-conformance MCS_API_SRC=../mcs-api
-# MCS_CONFORMANCE_OUT keeps the suite's log and its report.{html,yaml,json}.
+# MCS_CONFORMANCE_OUT keeps the suite's logs and reports (report.{html,yaml,json}), a
+# folder per Link mode, and crossmap's logs.
 MCS_API_SRC         ?=
 MCS_CONFORMANCE_OUT ?=
 .PHONY: mcs-conformance
