@@ -3,6 +3,7 @@ package e2e
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"maps"
 	"slices"
@@ -640,6 +641,10 @@ func TestMCSPortConflict(t *testing.T) {
 		if after.derived.UID != b.derived.UID || after.derived.ResourceVersion != b.derived.ResourceVersion {
 			t.Errorf("%s: the derived Service was replaced or rewritten", cl.name)
 		}
+		// Flat mode: the newer cluster's endpoints are its pods.
+		if got := after.slices[newer.name][0].Endpoints[0].Addresses[0]; !strings.HasPrefix(got, newer.pods) {
+			t.Errorf("%s: %s's slice points at %s, want its pod (flat mode)", cl.name, newer.name, got)
+		}
 		for i, es := range after.slices[older.name] {
 			if old := b.slices[older.name][i]; es.UID != old.UID || es.ResourceVersion != old.ResourceVersion {
 				t.Errorf("%s: older's slice %s was rewritten when newer's conflict cleared", cl.name, es.Name)
@@ -740,20 +745,20 @@ func TestMCSHeadless(t *testing.T) {
 // sees east's exports: east leaves status.clusters of west's ServiceImport
 // and its slices go, while west's own export stays imported (KEP "Tracking
 // Endpoints": every slice maps to one source cluster, so one cluster's part
-// goes alone). East, still linked to west, keeps both.
+// goes alone). East, still linked to west, keeps both. Nothing is lost, and
+// fresh controllers agree.
 func TestMCSLinkGoesAway(t *testing.T) {
 	h, east, west := newMCSHarness(t, crossmapv1.ModeGateway)
 	ports := []corev1.ServicePort{tcp("http", 9898)}
-	h.mcsService(east, "podinfo", false, ports, "5")
-	h.mcsService(west, "podinfo", false, ports, "6")
-	h.serviceExport(east, "podinfo", nil)
-	h.serviceExport(west, "podinfo", nil)
+	user := slices.Concat(h.mcsService(east, "podinfo", false, ports, "5"), h.mcsService(west, "podinfo", false, ports, "6"))
+	exports := []*mcsv1beta1.ServiceExport{h.serviceExport(east, "podinfo", nil), h.serviceExport(west, "podinfo", nil)}
 	h.wantImport(west, "podinfo", mcsv1beta1.ClusterSetIP, "http:TCP/9898", east.name, west.name)
 	if err := h.west.Delete(context.Background(), &crossmapv1.Link{ObjectMeta: metav1.ObjectMeta{Namespace: h.ctrlNS, Name: east.name}}); err != nil {
 		t.Fatal(err)
 	}
 	h.wantImport(west, "podinfo", mcsv1beta1.ClusterSetIP, "http:TCP/9898", west.name)
 	h.wantImport(east, "podinfo", mcsv1beta1.ClusterSetIP, "http:TCP/9898", east.name, west.name)
+	h.mcsNothingLost(t, user, exports)
 }
 
 // TestMCSInvalidExport: KEP "Service Types": a ServiceExport of an
@@ -847,4 +852,80 @@ func TestMCSExportedLabels(t *testing.T) {
 			t.Errorf("%s: ServiceImport carries metadata of the Service or the ServiceExport: labels %v annotations %v", cl.name, l, a)
 		}
 	}
+}
+
+// mcsLinkCondition waits until cl's Link to cluster to has condition typ as
+// "Status/Reason".
+func (h *harness) mcsLinkCondition(cl mcsCluster, to, typ, want string) {
+	h.t.Helper()
+	h.eventually(fmt.Sprintf("%s: Link %s has %s=%s", cl.name, to, typ, want), func(ctx context.Context) error {
+		var l crossmapv1.Link
+		if err := cl.c.Get(ctx, client.ObjectKey{Namespace: h.ctrlNS, Name: to}, &l); err != nil {
+			return err
+		}
+		if got := condition(&l, typ); got != want {
+			return fmt.Errorf("%s is %s", typ, got)
+		}
+		return nil
+	})
+}
+
+// TestMCSRemoteDown: while east's API server is down, west keeps east's
+// part of the ServiceImport as it was last read (the same rule as for
+// mirrors: a remote that cannot be read is not a remote that exports
+// nothing); when east is back, a change there reaches the import again.
+func TestMCSRemoteDown(t *testing.T) {
+	h, east, west := newMCSHarness(t, crossmapv1.ModeGateway)
+	ports := []corev1.ServicePort{tcp("http", 9898)}
+	h.mcsService(east, "podinfo", false, ports, "5")
+	westSvc := h.mcsService(west, "podinfo", false, ports, "6")[0].(*corev1.Service)
+	h.serviceExport(east, "podinfo", nil)
+	h.serviceExport(west, "podinfo", nil)
+	before := h.wantImport(west, "podinfo", mcsv1beta1.ClusterSetIP, "http:TCP/9898", east.name, west.name)
+
+	plane := bed.Plane("east")
+	if err := plane.StopAPIServer(); err != nil {
+		t.Fatal(err)
+	}
+	restarted := false
+	t.Cleanup(func() {
+		if !restarted {
+			_ = plane.StartAPIServer()
+		}
+	})
+	h.mcsLinkCondition(west, east.name, crossmapv1.ConditionRemoteReachable, "False/Unreachable")
+	// A reconcile of west's MCS role that certainly ran with east down:
+	// one a change in west asks for after the Link said so.
+	mcsReconciles := func() float64 {
+		return counter(t, h.westMetrics, "crossmap_reconciles_total", map[string]string{"role": "mcs"})
+	}
+	n := mcsReconciles()
+	update(h, h.west, westSvc, func(s *corev1.Service) { s.Annotations["touched"] = "while east is down" })
+	h.eventually("west's MCS role reconciled with east down", func(context.Context) error {
+		if mcsReconciles() <= n {
+			return errors.New("no reconcile yet")
+		}
+		return nil
+	})
+	v := h.wantImport(west, "podinfo", mcsv1beta1.ClusterSetIP, "http:TCP/9898", east.name, west.name)
+	for i, es := range v.slices[east.name] {
+		if old := before.slices[east.name][i]; es.UID != old.UID || es.ResourceVersion != old.ResourceVersion {
+			t.Errorf("east's slice %s was rewritten while east was down", es.Name)
+		}
+	}
+
+	if err := plane.StartAPIServer(); err != nil {
+		t.Fatal(err)
+	}
+	restarted = true
+	h.mcsLinkCondition(west, east.name, crossmapv1.ConditionRemoteReachable, "True/Connected")
+	var svc corev1.Service
+	if err := h.east.Get(context.Background(), client.ObjectKey{Namespace: h.ns, Name: "podinfo"}, &svc); err != nil {
+		t.Fatal(err)
+	}
+	update(h, h.east, &svc, func(s *corev1.Service) { s.Spec.Ports = append(s.Spec.Ports, tcp("grpc", 9999)) })
+	// East now exposes grpc too: the union, and a PortConflict, reach
+	// west (KEP "Service Port").
+	h.wantImport(west, "podinfo", mcsv1beta1.ClusterSetIP, "grpc:TCP/9999,http:TCP/9898", east.name, west.name)
+	h.wantExportConditions(west, "podinfo", "Valid=True/Valid", "Ready=True/Ready", "Conflict=True/PortConflict")
 }

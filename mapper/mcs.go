@@ -350,7 +350,7 @@ func merge(group []constituent) merged {
 		less := func(x, y mcsv1beta1.ServicePort) int { return cmp.Compare(x.Name, y.Name) }
 		slices.SortFunc(a, less)
 		slices.SortFunc(b, less)
-		return reflect.DeepEqual(a, b)
+		return len(a) == len(b) && (len(a) == 0 || reflect.DeepEqual(a, b))
 	}
 
 	disagree := sets.New[string]()
@@ -449,8 +449,10 @@ func renderImport(key serviceName, m merged, group []constituent, si *mcsv1beta1
 	}
 	maps.Copy(labels, mcsLabels(key))
 	spec := mcsv1beta1.ServiceImportSpec{
-		Type:                  m.typ,
-		Ports:                 slices.Clone(m.ports),
+		Type: m.typ,
+		// Never null: the CRD requires the list, and a headless Service
+		// may have no ports.
+		Ports:                 append([]mcsv1beta1.ServicePort{}, m.ports...),
 		SessionAffinity:       m.sessionAffinity,
 		SessionAffinityConfig: m.sessionAffinityConfig.DeepCopy(),
 		InternalTrafficPolicy: clonePtr(m.internalTraffic),

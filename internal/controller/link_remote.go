@@ -200,10 +200,16 @@ func (r *LinkReconciler) ensureRuntime(ctx context.Context, link *crossmapv1.Lin
 		return nil, &setupError{ReasonInvalidCredentials, err}
 	}
 	log.FromContext(ctx).Info("Started watching remote cluster", "cluster", link.Spec.ClusterName, "restart", e.remote != nil)
-	if e.remote != nil {
-		e.remote.watcher.Stop()
-	}
+	// The MCS role reads e.remote from its own goroutine (Clusterset):
+	// the new Watcher is put in place under the lock, then the old one
+	// stopped.
+	old := e.remote
+	r.mu.Lock()
 	e.remote = &remoteRuntime{hash: hash, watcher: w, started: time.Now()}
+	r.mu.Unlock()
+	if old != nil {
+		old.watcher.Stop()
+	}
 	return e.remote, nil
 }
 
