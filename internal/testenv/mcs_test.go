@@ -4,7 +4,10 @@ import (
 	"bytes"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
+
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
 	mcscrd "sigs.k8s.io/mcs-api/config/crd"
 )
@@ -72,5 +75,53 @@ func TestMCSCRDs(t *testing.T) {
 		if len(served) != 2 || len(stored) != 1 || stored[0] != "v1beta1" {
 			t.Errorf("%s: served %v, stored %v; want v1alpha1 and v1beta1 served, v1beta1 stored", crd.Name, served, stored)
 		}
+	}
+}
+
+// TestMCSComponentOverlay builds the overlay the README shows for a
+// cluster without the MCS CRDs: the base, the component and --mcs on the
+// Deployment.
+func TestMCSComponentOverlay(t *testing.T) {
+	root, err := RepoRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	base, err := filepath.Rel(dir, filepath.Join(root, "manifests"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	overlay := "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources:\n- " + base + "\n" +
+		"components:\n- " + base + "/mcs\n" +
+		"patches:\n- target: {kind: Deployment, name: crossmap}\n  patch: |-\n" +
+		"    - {op: add, path: /spec/template/spec/containers/0/args/-, value: --mcs}\n"
+	if err := os.WriteFile(filepath.Join(dir, "kustomization.yaml"), []byte(overlay), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	objs, err := Kustomize(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var crds, mcsArg int
+	for _, o := range objs {
+		switch o.GetKind() {
+		case "CustomResourceDefinition":
+			if strings.HasSuffix(o.GetName(), ".multicluster.x-k8s.io") {
+				crds++
+			}
+		case "Deployment":
+			containers, _, _ := unstructured.NestedSlice(o.Object, "spec", "template", "spec", "containers")
+			for _, c := range containers {
+				args, _, _ := unstructured.NestedStringSlice(c.(map[string]any), "args")
+				for _, a := range args {
+					if a == "--mcs" {
+						mcsArg++
+					}
+				}
+			}
+		}
+	}
+	if crds != 2 || mcsArg != 1 {
+		t.Errorf("the overlay builds %d MCS CRDs and %d --mcs arguments; want 2 and 1", crds, mcsArg)
 	}
 }
