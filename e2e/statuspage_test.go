@@ -92,6 +92,26 @@ func longView(now time.Time) *status.Model {
 	m.SetProblems("link/"+ns+"/"+linkName, []mapper.Problem{{Reason: "IdentityMismatch",
 		Object:  mapper.ObjectRef{Kind: "Link", Namespace: ns, Name: linkName},
 		Message: "gateway gw-1.eu-central-production-zone-b.lb.internal.example.com:4143 presented a certificate for other-cluster.crossmap-gateway.svc.cluster.local; want " + identity + ";" + strings.Repeat("x", 300)}}, now)
+	// Issue 15: an export in conflict with a long message and several
+	// reasons, and an import with two clusterset IPs, many ports and
+	// clusters with names at their limits.
+	m.SetExports([]status.Export{{Namespace: svcNS, Name: "checkout-api-with-a-name-as-long-as-kubernetes-allows", Conditions: []status.Condition{
+		{Type: "Valid", Status: "True", Reason: "Valid"},
+		{Type: "Ready", Status: "True", Reason: "Ready"},
+		{Type: "Conflict", Status: "True", Reason: "PortConflict,TypeConflict,SessionAffinityConflict,InternalTrafficPolicyConflict",
+			Message: "Conflicting ports, type (headless or not), session affinity, internal traffic policy across the clusters exporting " +
+				svcNS + "/checkout-api-with-a-name-as-long-as-kubernetes-allows: the values of the oldest ServiceExport, in cluster " + cluster +
+				", are used. 2 of 3 clusters export it otherwise than so merged: dev-alice-with-a-long-name-too, " + cluster + "."},
+	}}})
+	var ports []status.ImportPort
+	for i := range 12 {
+		ports = append(ports, status.ImportPort{Name: fmt.Sprintf("port-with-a-long-name-%02d", i), Protocol: "TCP", Port: int32(30000 + i)})
+	}
+	m.SetImports([]status.Import{{Namespace: svcNS, Name: "checkout-api-with-a-name-as-long-as-kubernetes-allows", Type: "ClusterSetIP",
+		IPs: []string{"10.96.123.234", "fd00:1234:5678:9abc:def0:1234:5678:9abc"}, Ports: ports,
+		Clusters: []status.ImportCluster{{Cluster: cluster, Endpoints: 1200, ReadyEndpoints: 1199},
+			{Cluster: "dev-alice-with-a-long-name-too", Endpoints: 1}, {Cluster: "a-cluster-name-of-thirty-chars", Local: true, Endpoints: 3, ReadyEndpoints: 3}},
+		Conditions: []status.Condition{{Type: "Ready", Status: "False", Reason: "IPFamilyNotSupported"}}}})
 	m.SetTrust(status.Trust{Mode: "mutual", TrustAnchor: ns + "/crossmap-trust-anchor", TrustAnchorExpiry: now.Add(3650 * 24 * time.Hour),
 		Certificates: []status.Certificate{{Secret: "crossmap-gateway-tls", Usage: "server", Identity: "a-cluster-name-of-thirty-chars.crossmap-gateway.svc.cluster.local",
 			NotAfter: now.Add(24 * time.Hour), RenewAt: now.Add(16 * time.Hour)}}})
@@ -143,7 +163,7 @@ func TestStatusPageFits(t *testing.T) {
 	if rep.ScrollWidth > rep.Viewport {
 		t.Errorf("the page is %v px wide in a %v px viewport: it scrolls horizontally", rep.ScrollWidth, rep.Viewport)
 	}
-	if want := []string{"links", "routes", "services", "trust"}; len(rep.Tables) < len(want) {
+	if want := []string{"links", "routes", "services", "exports", "imports", "trust"}; len(rep.Tables) < len(want) {
 		t.Errorf("%d tables measured; want one in each of %v at least", len(rep.Tables), want)
 	}
 	for _, tb := range rep.Tables {
@@ -161,7 +181,8 @@ func TestStatusPageFits(t *testing.T) {
 		t.Errorf("elements reach past the viewport: %q", rep.Wide)
 	}
 	// The long values are on the page, not cut away.
-	for _, want := range []string{"link-to-the-eu-central-production-cluster-zone-b-via-gateway", "i/o timeout", "gw-2.eu-central-production-zone-b.lb.internal.example.com"} {
+	for _, want := range []string{"link-to-the-eu-central-production-cluster-zone-b-via-gateway", "i/o timeout", "gw-2.eu-central-production-zone-b.lb.internal.example.com",
+		"PortConflict,TypeConflict", "fd00:1234:5678:9abc:def0:1234:5678:9abc", "port-with-a-long-name-11"} {
 		if !strings.Contains(dom, want) {
 			t.Errorf("the page does not show %q", want)
 		}

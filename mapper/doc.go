@@ -17,6 +17,11 @@
 //     backend), dev routes and TrafficSplits, with weights budgeted by
 //     Emissary's own rules (package emissary: groups, Shares) and moved by
 //     health (Effective), and each route's Emissary group in force.
+//   - MCS: every cluster's ServiceExports (Multi-Cluster Services,
+//     KEP-1645), this cluster's and the linked ones', merged by the KEP's
+//     conflict rules → ServiceImports, the derived Services holding their
+//     clusterset IPs, one EndpointSlice set per source cluster, and the
+//     conditions of this cluster's ServiceExports.
 //
 // Diff compares desired objects against what exists and returns a Plan.
 package mapper

@@ -19,7 +19,10 @@ one row per Link with
   SERVICES  Services mirrored from it
   ROUTES    annotated Mappings with a backend in it
   PROBLEMS  problems of the Link, or of a route with a backend in it
-then the problems, the drills (crossmap drill) and the routes in force, if any.
+then the problems, the drills (crossmap drill) and the routes in force, if
+any; and, where the cluster uses the Multi-Cluster Services API, each
+ServiceExport with its Valid, Ready and Conflict conditions and each
+ServiceImport with its type, clusterset IP, ports and the clusters behind it.
 -o json prints the whole /status document.
 The status API listens on the controller's --status-addr (:8090); from outside
 the cluster, forward it first:

@@ -22,6 +22,7 @@ import (
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	mcsv1beta1 "sigs.k8s.io/mcs-api/pkg/apis/v1beta1"
 
 	"github.com/crossmap/crossmap/ingress"
 	crossmapv1 "github.com/crossmap/crossmap/internal/api/v1alpha1"
@@ -52,12 +53,14 @@ type CheckOptions struct {
 	// those the enabled roles need.
 	Export, Import, Routes bool
 	InsecureCleartext      bool
+	// MCS is the controller's --mcs.
+	MCS bool
 }
 
 // roles is the part of the controller's configuration that decides which
 // CRDs it needs.
 func (o *CheckOptions) roles() controller.Config {
-	return controller.Config{Export: o.Export, Import: o.Import, Routes: o.Routes, InsecureCleartext: o.InsecureCleartext}
+	return controller.Config{Export: o.Export, Import: o.Import, Routes: o.Routes, InsecureCleartext: o.InsecureCleartext, MCS: o.MCS}
 }
 
 func roleNames(cfg controller.Config) []string {
@@ -82,6 +85,7 @@ func (o *CheckOptions) BindFlags(fs *flag.FlagSet) {
 	fs.BoolVar(&o.Export, "export", o.Export, "the controller's --export: check what the export role needs")
 	fs.BoolVar(&o.Import, "import", o.Import, "the controller's --import: check what the import role needs")
 	fs.BoolVar(&o.Routes, "routes", o.Routes, "the controller's --routes: check what the route role needs")
+	fs.BoolVar(&o.MCS, "mcs", o.MCS, "the controller's --mcs: check what the Multi-Cluster Services role needs")
 	fs.BoolVar(&o.InsecureCleartext, "insecure-cleartext", o.InsecureCleartext, "the controller's --insecure-cleartext: without mutual TLS the route role needs no TLSContexts")
 	fs.StringVar(&o.As, "as", o.As, "check as this user, e.g. system:serviceaccount:crossmap-system:crossmap (the controller's identity); needs the right to impersonate")
 	fs.Func("as-group", "group to impersonate along with --as (repeatable)", func(s string) error {
@@ -102,7 +106,7 @@ func (o *CheckOptions) Validate() error {
 	if len(o.AsGroups) > 0 && o.As == "" {
 		errs = append(errs, errors.New("--as-group needs --as"))
 	}
-	if !o.Export && !o.Import && !o.Routes {
+	if !o.Export && !o.Import && !o.Routes && !o.MCS {
 		errs = append(errs, errors.New("--export=false, --import=false and --routes=false leave no role to check"))
 	}
 	return errors.Join(errs...)
@@ -490,6 +494,10 @@ func ControllerPermissions(namespace string, trafficSplits bool) []Permission {
 		{Resource: "secrets", Name: ingress.ClientCertSecret, Verbs: []string{"patch"}, Namespace: namespace, Why: "the trust role issues and renews the client certificate", Level: LevelFail},
 		{Resource: "secrets", Name: ingress.TrustCASecret, Verbs: []string{"patch"}, Namespace: namespace, Why: "the trust role publishes the trust anchor's certificate for Emissary", Level: LevelFail},
 		{Group: "getambassador.io", Resource: "tlscontexts", Verbs: write, Namespace: namespace, Why: "the trust role writes the TLSContext each linked cluster's routes originate mutual TLS with", Level: LevelFail},
+		{Group: mcsv1beta1.GroupName, Resource: mcsv1beta1.ServiceExportPluralName, Verbs: read, Why: "ServiceExports are the MCS role's input", Level: LevelFail},
+		{Group: mcsv1beta1.GroupName, Resource: mcsv1beta1.ServiceExportPluralName, Subresource: "status", Verbs: []string{"patch"}, Why: "the MCS role sets the conditions of this cluster's ServiceExports", Level: LevelFail},
+		{Group: mcsv1beta1.GroupName, Resource: mcsv1beta1.ServiceImportPluralName, Verbs: write, Why: "the MCS role writes the ServiceImports", Level: LevelFail},
+		{Group: mcsv1beta1.GroupName, Resource: mcsv1beta1.ServiceImportPluralName, Subresource: "status", Verbs: []string{"patch"}, Why: "the MCS role writes the ServiceImports' status", Level: LevelFail},
 		{Resource: "events", Verbs: []string{"create", "patch"}, Why: "problems and failovers are recorded as Events", Level: LevelFail},
 		{Group: "coordination.k8s.io", Resource: "leases", Verbs: []string{"get", "create", "update"}, Namespace: namespace, Why: "leader election with --leader-elect", Level: LevelFail},
 	}
@@ -501,7 +509,8 @@ func ControllerPermissions(namespace string, trafficSplits bool) []Permission {
 func forRoles(perms []Permission, roles controller.Config) []Permission {
 	used := map[string]bool{}
 	custom := map[string]bool{}
-	for _, crd := range []controller.CRD{controller.LinkCRD, controller.MappingCRD, controller.HostCRD, controller.TLSContextCRD, controller.SplitCRD} {
+	for _, crd := range []controller.CRD{controller.LinkCRD, controller.MappingCRD, controller.HostCRD, controller.TLSContextCRD, controller.SplitCRD,
+		controller.ServiceExportCRD, controller.ServiceImportCRD} {
 		custom[crd.Group+"/"+crd.Plural] = true
 	}
 	for _, n := range roles.Needs() {

@@ -262,12 +262,20 @@ func TestTrustAnchorVerdict(t *testing.T) {
 }
 
 // TestForRoles: the RBAC checks of a mirroring-only controller leave out the
-// Emissary and SMI resources no role of it uses, and keep the rest.
+// Emissary and SMI resources no role of it uses, and keep the rest; those
+// of the MCS role are checked only with --mcs.
 func TestForRoles(t *testing.T) {
 	all := ControllerPermissions("cm", true)
 	o := DefaultCheckOptions()
+	o.MCS = true
 	if got := forRoles(all, o.roles()); len(got) != len(all) {
 		t.Errorf("every role: %d permissions checked; want all %d", len(got), len(all))
+	}
+	o.MCS = false
+	for _, p := range forRoles(all, o.roles()) {
+		if p.Group == "multicluster.x-k8s.io" {
+			t.Errorf("without --mcs: %s/%s is still checked", p.Group, p.Resource)
+		}
 	}
 	o.Export, o.Routes = false, false
 	var groups []string

@@ -27,6 +27,7 @@ import (
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+	mcsv1beta1 "sigs.k8s.io/mcs-api/pkg/apis/v1beta1"
 	"sigs.k8s.io/yaml"
 
 	crossmapv1 "github.com/crossmap/crossmap/internal/api/v1alpha1"
@@ -38,8 +39,8 @@ const (
 	DefaultServiceAccount = "crossmap-remote"
 	DefaultTokenDuration  = 365 * 24 * time.Hour
 	// RemoteReaderRole is the ClusterRole `crossmap link` grants in the
-	// remote cluster: get, list and watch on Services and EndpointSlices,
-	// and nothing else.
+	// remote cluster: get, list and watch on Services, EndpointSlices and
+	// ServiceExports, and nothing else.
 	RemoteReaderRole = "crossmap-remote-reader"
 	// minTokenDuration is the shortest token the TokenRequest API issues.
 	minTokenDuration = 10 * time.Minute
@@ -50,12 +51,15 @@ const (
 )
 
 // RemoteReaderRules are the only rights the credentials `crossmap link`
-// mints carry: what the import role reads of a remote cluster.
+// mints carry: what the import role reads of a remote cluster, and the
+// ServiceExports the MCS role reads there (a remote without the MCS CRDs
+// simply has none: the rule grants nothing then).
 func RemoteReaderRules() []rbacv1.PolicyRule {
 	read := []string{"get", "list", "watch"}
 	return []rbacv1.PolicyRule{
 		{APIGroups: []string{""}, Resources: []string{"services"}, Verbs: read},
 		{APIGroups: []string{"discovery.k8s.io"}, Resources: []string{"endpointslices"}, Verbs: read},
+		{APIGroups: []string{mcsv1beta1.GroupName}, Resources: []string{mcsv1beta1.ServiceExportPluralName}, Verbs: read},
 	}
 }
 

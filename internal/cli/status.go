@@ -287,6 +287,7 @@ func WriteStatusTable(out io.Writer, v status.View) error {
 			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", oneLine(r.Key()), oneLine(r.Failover), held, oneLine(groupSummary(r.Group)))
 		}
 	}
+	writeMCSTables(tw, v)
 	return tw.Flush()
 }
 

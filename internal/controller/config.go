@@ -32,6 +32,10 @@ type Config struct {
 	AmbassadorID []string
 	// Export, Import and Routes turn the three roles on.
 	Export, Import, Routes bool
+	// MCS turns the Multi-Cluster Services role on: a ServiceExport
+	// exports its Service too (gateway routes, mirrors in linked
+	// clusters), and the clusterset's exports become ServiceImports here.
+	MCS bool
 	// DevHeader is the request header whose value selects a dev route.
 	DevHeader string
 	// ServedByHeader is the response header crossmap's Mappings add,
@@ -109,6 +113,7 @@ func (c *Config) BindFlags(fs *flag.FlagSet) {
 	fs.BoolVar(&c.Export, "export", c.Export, "run the export role: gateway Mappings and Host for exported Services")
 	fs.BoolVar(&c.Import, "import", c.Import, "run the import role: mirror the exported Services of linked clusters")
 	fs.BoolVar(&c.Routes, "routes", c.Routes, "run the route role: sibling Mappings for Mappings annotated crossmap.io/split or crossmap.io/dev-routes")
+	fs.BoolVar(&c.MCS, "mcs", c.MCS, "run the Multi-Cluster Services role (KEP-1645): ServiceExports export their Services too, and every linked cluster's exports become ServiceImports here; needs the MCS CRDs (manifests/mcs)")
 	fs.StringVar(&c.DevHeader, "dev-header", c.DevHeader, "request header whose value (a linked cluster's name) selects a dev route")
 	fs.StringVar(&c.ServedByHeader, "served-by-header", c.ServedByHeader, "response header naming the cluster whose backend answered, added by the gateway Mappings and dev routes crossmap writes; empty turns it off")
 	fs.BoolVar(&c.TrafficSplit, "traffic-split", c.TrafficSplit, "also write an SMI TrafficSplit for annotated Mappings (crossmap.io/traffic-split overrides it per Mapping)")
@@ -141,7 +146,7 @@ func (c *Config) Validate() error {
 	if msgs := validation.IsDNS1123Subdomain(c.GatewayHostName); len(msgs) > 0 {
 		errs = append(errs, fmt.Errorf("--gateway-host %q: %s", c.GatewayHostName, strings.Join(msgs, "; ")))
 	}
-	if !c.Export && !c.Import && !c.Routes {
+	if !c.Export && !c.Import && !c.Routes && !c.MCS {
 		errs = append(errs, errors.New("--export=false, --import=false and --routes=false leave nothing to do"))
 	}
 	if msgs := validation.IsHTTPHeaderName(c.DevHeader); len(msgs) > 0 {

@@ -6,6 +6,7 @@ import (
 
 	ambv3 "github.com/emissary-ingress/emissary/v3/pkg/api/getambassador.io/v3alpha1"
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/types"
@@ -16,6 +17,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+	mcsv1beta1 "sigs.k8s.io/mcs-api/pkg/apis/v1beta1"
 
 	crossmapv1 "github.com/crossmap/crossmap/internal/api/v1alpha1"
 	"github.com/crossmap/crossmap/mapper"
@@ -52,14 +54,18 @@ func (r *ExportReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	ours := builder.WithPredicates(predicate.NewPredicateFuncs(func(o client.Object) bool {
 		return labels.SelectorFromSet(r.gatewaySelector()).Matches(labels.Set(o.GetLabels()))
 	}))
-	return ctrl.NewControllerManagedBy(mgr).
+	b := ctrl.NewControllerManagedBy(mgr).
 		Named("export").
 		// Any Service may start or stop matching the selector, so every
 		// Service change is looked at; the reconcile itself is cheap.
 		Watches(&corev1.Service{}, all).
 		Watches(&ambv3.Mapping{}, all, ours).
-		Watches(&ambv3.Host{}, all, ours).
-		Complete(counted("export", r.Metrics, r))
+		Watches(&ambv3.Host{}, all, ours)
+	if r.Config.MCS {
+		// A ServiceExport exports its Service too.
+		b = b.Watches(&mcsv1beta1.ServiceExport{}, all)
+	}
+	return b.Complete(counted("export", r.Metrics, r))
 }
 
 func (r *ExportReconciler) gatewaySelector() map[string]string {
@@ -86,6 +92,13 @@ func (r *ExportReconciler) Reconcile(ctx context.Context, _ reconcile.Request) (
 	}
 	for i := range svcs.Items {
 		snap.Services = append(snap.Services, &svcs.Items[i])
+	}
+	if r.Config.MCS {
+		more, err := r.exportedByServiceExport(ctx, svcs.Items)
+		if err != nil {
+			return reconcile.Result{}, err
+		}
+		snap.Services = append(snap.Services, more...)
 	}
 	desired, problems := mapper.Export(snap)
 
@@ -115,6 +128,40 @@ func (r *ExportReconciler) Reconcile(ctx context.Context, _ reconcile.Request) (
 	return reconcile.Result{}, nil
 }
 
+// exportedByServiceExport returns the Services a ServiceExport names that
+// the selector did not already pick (have). An ExternalName Service is not
+// exported (its ServiceExport is not Valid: see mapper.MCS).
+func (r *ExportReconciler) exportedByServiceExport(ctx context.Context, have []corev1.Service) ([]*corev1.Service, error) {
+	var exports mcsv1beta1.ServiceExportList
+	if err := r.Client.List(ctx, &exports); err != nil {
+		return nil, fmt.Errorf("list service exports: %w", err)
+	}
+	picked := map[types.NamespacedName]bool{}
+	for i := range have {
+		picked[client.ObjectKeyFromObject(&have[i])] = true
+	}
+	var out []*corev1.Service
+	for _, ex := range exports.Items {
+		key := client.ObjectKeyFromObject(&ex)
+		if picked[key] {
+			continue
+		}
+		var svc corev1.Service
+		if err := r.Client.Get(ctx, key, &svc); err != nil {
+			if apierrors.IsNotFound(err) {
+				continue
+			}
+			return nil, fmt.Errorf("get exported service: %w", err)
+		}
+		if svc.Spec.Type == corev1.ServiceTypeExternalName {
+			continue
+		}
+		picked[key] = true
+		out = append(out, &svc)
+	}
+	return out, nil
+}
+
 // refObject is a stand-in carrying only the identity of the object a Problem
 // names, enough to record an Event on it.
 func refObject(ref mapper.ObjectRef) client.Object {
@@ -128,6 +175,8 @@ func refObject(ref mapper.ObjectRef) client.Object {
 		return &ambv3.Host{ObjectMeta: meta}
 	case "Link":
 		return &crossmapv1.Link{ObjectMeta: meta}
+	case mcsv1beta1.ServiceExportKindName:
+		return &mcsv1beta1.ServiceExport{ObjectMeta: meta}
 	case "Secret":
 		// The trust anchor, even when missing: the Event is still found by
 		// its name (kubectl get events --field-selector

@@ -30,6 +30,7 @@ import (
 
 	"github.com/crossmap/crossmap/ingress"
 	crossmapv1 "github.com/crossmap/crossmap/internal/api/v1alpha1"
+	"github.com/crossmap/crossmap/internal/remote"
 	"github.com/crossmap/crossmap/internal/status"
 	"github.com/crossmap/crossmap/mapper"
 )
@@ -65,6 +66,10 @@ type LinkReconciler struct {
 
 	// Health receives every verdict on a gateway, for the route role.
 	Health *GatewayHealth
+	// ClustersetChanged, if set, is called whenever what Clusterset
+	// returns may have changed: after each reconcile of a Link, and when
+	// one is deleted. The MCS role sets it.
+	ClustersetChanged func()
 
 	events   chan event.TypedGenericEvent[*crossmapv1.Link]
 	stopping chan struct{}
@@ -265,6 +270,12 @@ func (r *LinkReconciler) Reconcile(ctx context.Context, req reconcile.Request) (
 		importProblems = e.importProblems
 	}
 	problems := slices.Concat(remoteProblems(facts), importProblems)
+	if rt != nil {
+		if err := rt.watcher.ServiceExportsErr(); err != nil && !errors.Is(err, remote.ErrServiceExportsNotServed) {
+			problems = append(problems, mapper.Problem{Reason: ReasonServiceExportsUnreadable,
+				Object: mapper.ObjectRef{Kind: "Link", Namespace: link.Namespace, Name: link.Name}, Message: err.Error()})
+		}
+	}
 	if resolveErr != nil {
 		problems = append(problems, mapper.Problem{Reason: ReasonResolveFailed,
 			Object: mapper.ObjectRef{Kind: "Link", Namespace: link.Namespace, Name: link.Name}, Message: resolveErr.Error()})
@@ -324,6 +335,10 @@ func (r *LinkReconciler) Reconcile(ctx context.Context, req reconcile.Request) (
 		link.Status.LastSyncTime = &now
 	}
 	r.Model.SetServices(req.String(), e.services(ref, desired, mirroredList))
+	r.mu.Lock()
+	e.clusterset = linkClusterset{set: true, ref: ref, addrs: addrs, alive: alive}
+	r.mu.Unlock()
+	r.clustersetChanged()
 	if err := r.setStatus(ctx, &link, facts, grace, addrs, mirroredList, e); err != nil {
 		return reconcile.Result{}, err
 	}

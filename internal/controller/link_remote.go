@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"net/netip"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -53,6 +54,18 @@ type linkEntry struct {
 	// cluster is the Link's clusterName when last reconciled, for the
 	// drill metrics to forget.
 	cluster string
+	// clusterset is what the MCS role reads of this Link (guarded by the
+	// reconciler's mu: the MCS role reads it from its own goroutine).
+	clusterset linkClusterset
+}
+
+// linkClusterset is what the last reconcile of a Link knew of how its
+// cluster's endpoints are reached, for the MCS role.
+type linkClusterset struct {
+	set   bool
+	ref   mapper.LinkRef
+	addrs []netip.Addr
+	alive bool
 }
 
 // remoteRuntime is the Watcher of one Link's remote cluster.
@@ -183,15 +196,23 @@ func (r *LinkReconciler) ensureRuntime(ctx context.Context, link *crossmapv1.Lin
 		Selector:     selector,
 		HealthPeriod: r.Config.RemoteHealthPeriod,
 		Notify:       r.notifier(key),
+		// With the MCS role, ServiceExports are an export signal too.
+		ServiceExports: r.Config.MCS,
 	})
 	if err != nil {
 		return nil, &setupError{ReasonInvalidCredentials, err}
 	}
 	log.FromContext(ctx).Info("Started watching remote cluster", "cluster", link.Spec.ClusterName, "restart", e.remote != nil)
-	if e.remote != nil {
-		e.remote.watcher.Stop()
-	}
+	// The MCS role reads e.remote from its own goroutine (Clusterset):
+	// the new Watcher is put in place under the lock, then the old one
+	// stopped.
+	old := e.remote
+	r.mu.Lock()
 	e.remote = &remoteRuntime{hash: hash, watcher: w, started: time.Now()}
+	r.mu.Unlock()
+	if old != nil {
+		old.watcher.Stop()
+	}
 	return e.remote, nil
 }
 
@@ -227,6 +248,8 @@ func (r *LinkReconciler) forget(ctx context.Context, key types.NamespacedName) e
 		e.stop()
 	}
 	r.Health.Forget(key.String())
+	// Its cluster's part of every ServiceImport goes with it.
+	r.clustersetChanged()
 	r.Model.DeleteLink(key.String())
 	r.Metrics.MirroredServices.DeleteLabelValues(key.String())
 	r.Metrics.GatewayAlive.DeleteLabelValues(key.String())
@@ -255,4 +278,57 @@ func (r *LinkReconciler) stopAll() {
 		e.stop()
 		delete(r.links, k)
 	}
+}
+
+// clustersetChanged tells the MCS role that a Link's part of the
+// clusterset may have changed.
+func (r *LinkReconciler) clustersetChanged() {
+	if r.ClustersetChanged != nil {
+		r.ClustersetChanged()
+	}
+}
+
+// Clusterset returns, for the MCS role, the exports of each linked
+// cluster (the Links named by keys) as its Link's remote Watcher caches
+// them, and how its endpoints are reached. A Link whose remote cannot be
+// read now keeps what was read last, as its mirrors do; one whose Watcher
+// never listed its remote (broken credentials) is left out. pending names
+// the Links about to be known: not reconciled yet (when waitUnseen: a
+// controller that just started), or whose new Watcher is still within
+// connectGrace, so that the caller waits rather than drop their clusters'
+// endpoints for a moment.
+func (r *LinkReconciler) Clusterset(keys []types.NamespacedName, waitUnseen bool) (clusters []mapper.ClusterExports, pending []string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, key := range keys {
+		e := r.links[key]
+		if e == nil || !e.clusterset.set {
+			if waitUnseen {
+				pending = append(pending, key.String())
+			}
+			continue
+		}
+		cs := e.clusterset
+		if e.remote == nil {
+			continue
+		}
+		w := e.remote.watcher
+		if !w.Synced() {
+			if time.Since(e.remote.started) < connectGrace {
+				pending = append(pending, key.String())
+			}
+			continue
+		}
+		clusters = append(clusters, mapper.ClusterExports{
+			Cluster:          cs.ref.Cluster,
+			Mode:             cs.ref.Mode,
+			GatewayAddresses: cs.addrs,
+			GatewayPort:      cs.ref.GatewayPort,
+			GatewayAlive:     cs.alive,
+			Exports:          w.ServiceExports(),
+			Services:         w.Services(),
+			Slices:           w.Slices(),
+		})
+	}
+	return clusters, pending
 }

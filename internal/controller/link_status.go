@@ -27,9 +27,12 @@ const (
 	ReasonSynced             = "Synced"
 	ReasonInvalidSelector    = "InvalidSelector"
 	ReasonResolveFailed      = "ResolveFailed"
-	ReasonForbidden          = "Forbidden"
-	ReasonUnauthorized       = "Unauthorized"
-	ReasonApplyFailed        = "ApplyFailed"
+	// ReasonServiceExportsUnreadable: the remote serves ServiceExports but
+	// the Link's credentials may not read them (made before the MCS role).
+	ReasonServiceExportsUnreadable = "ServiceExportsUnreadable"
+	ReasonForbidden                = "Forbidden"
+	ReasonUnauthorized             = "Unauthorized"
+	ReasonApplyFailed              = "ApplyFailed"
 	// ReasonNoClientCertificate: mutual TLS is on but the trust role has
 	// not issued this cluster's client certificate (no trust anchor).
 	ReasonNoClientCertificate = "NoClientCertificate"

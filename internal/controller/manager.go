@@ -25,6 +25,7 @@ import (
 	ctrlconfig "sigs.k8s.io/controller-runtime/pkg/config"
 	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+	mcsv1beta1 "sigs.k8s.io/mcs-api/pkg/apis/v1beta1"
 
 	crossmapv1 "github.com/crossmap/crossmap/internal/api/v1alpha1"
 	"github.com/crossmap/crossmap/internal/status"
@@ -39,6 +40,7 @@ func NewScheme() *runtime.Scheme {
 	utilruntime.Must(ambv3.AddToScheme(s))
 	utilruntime.Must(splitv1alpha1.AddToScheme(s))
 	utilruntime.Must(splitv1alpha2.AddToScheme(s))
+	utilruntime.Must(mcsv1beta1.AddToScheme(s))
 	return s
 }
 
@@ -49,6 +51,9 @@ type Controller struct {
 	Model   *status.Model
 	Status  *status.Server
 	Links   *LinkReconciler
+	// MCS is the Multi-Cluster Services role, when on (Status is what it
+	// last computed).
+	MCS     *MCSReconciler
 	Metrics *Metrics
 }
 
@@ -139,6 +144,13 @@ func New(restCfg *rest.Config, cfg Config, deps Deps) (*Controller, error) {
 			Metrics: metrics, Config: cfg, Resolve: deps.Resolve, Echoes: echoes, Health: health}
 		if err := c.Links.SetupWithManager(mgr); err != nil {
 			return nil, fmt.Errorf("set up import role: %w", err)
+		}
+	}
+	if cfg.MCS {
+		c.MCS = &MCSReconciler{Client: mgr.GetClient(), Applier: applier, Reporter: reporter, Metrics: metrics,
+			Config: cfg, Links: c.Links}
+		if err := c.MCS.SetupWithManager(mgr); err != nil {
+			return nil, fmt.Errorf("set up MCS role: %w", err)
 		}
 	}
 	if cfg.Routes {

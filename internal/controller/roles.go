@@ -11,6 +11,8 @@ import (
 	"k8s.io/client-go/discovery"
 	"k8s.io/client-go/rest"
 
+	mcsv1beta1 "sigs.k8s.io/mcs-api/pkg/apis/v1beta1"
+
 	crossmapv1 "github.com/crossmap/crossmap/internal/api/v1alpha1"
 )
 
@@ -19,6 +21,7 @@ const (
 	RoleExport = "export"
 	RoleImport = "import"
 	RoleRoute  = "route"
+	RoleMCS    = "mcs"
 )
 
 // Install commands of the CRDs the roles need. EmissaryCRDInstall is
@@ -26,6 +29,7 @@ const (
 const (
 	EmissaryCRDInstall = "install the CRDs of Emissary-ingress 3.x: kubectl apply -f https://app.getambassador.io/yaml/emissary/3.10.0/emissary-crds.yaml (and run Emissary's apiext conversion webhook, which they need)"
 	LinkCRDInstall     = "install crossmap's CRDs: kubectl apply -k manifests/crd"
+	MCSCRDInstall      = "install the Multi-Cluster Services CRDs (sigs.k8s.io/mcs-api): kubectl apply --server-side -k manifests/mcs, unless the cluster has them from elsewhere"
 	SplitCRDInstall    = "kubectl apply -f manifests/crd/split.smi-spec.io_trafficsplits.yaml, if you want SMI TrafficSplits"
 )
 
@@ -63,10 +67,14 @@ func (c CRD) GroupVersionKinds() []schema.GroupVersionKind {
 var (
 	LinkCRD = CRD{Name: "links." + crossmapv1.GroupVersion.Group, Plural: "links", Kind: "Link",
 		Group: crossmapv1.GroupVersion.Group, Versions: []string{crossmapv1.GroupVersion.Version}, Install: LinkCRDInstall}
-	MappingCRD    = emissaryCRD("mappings", "Mapping")
-	HostCRD       = emissaryCRD("hosts", "Host")
-	TLSContextCRD = emissaryCRD("tlscontexts", "TLSContext")
-	SplitCRD      = CRD{Name: "trafficsplits.split.smi-spec.io", Plural: "trafficsplits", Kind: "TrafficSplit",
+	MappingCRD       = emissaryCRD("mappings", "Mapping")
+	HostCRD          = emissaryCRD("hosts", "Host")
+	TLSContextCRD    = emissaryCRD("tlscontexts", "TLSContext")
+	ServiceExportCRD = CRD{Name: mcsv1beta1.ServiceExportFullName, Plural: mcsv1beta1.ServiceExportPluralName, Kind: mcsv1beta1.ServiceExportKindName,
+		Group: mcsv1beta1.GroupName, Versions: []string{mcsv1beta1.GroupVersion.Version}, Install: MCSCRDInstall}
+	ServiceImportCRD = CRD{Name: mcsv1beta1.ServiceImportFullName, Plural: mcsv1beta1.ServiceImportPluralName, Kind: mcsv1beta1.ServiceImportKindName,
+		Group: mcsv1beta1.GroupName, Versions: []string{mcsv1beta1.GroupVersion.Version}, Install: MCSCRDInstall}
+	SplitCRD = CRD{Name: "trafficsplits.split.smi-spec.io", Plural: "trafficsplits", Kind: "TrafficSplit",
 		Group: "split.smi-spec.io", Versions: []string{"v1alpha2", "v1alpha1"}, Install: SplitCRDInstall,
 		Optional: true, Note: "crossmap.io/traffic-split and --traffic-split cannot work without it"}
 )
@@ -94,6 +102,8 @@ type RoleNeeds struct {
 //   - import: Links, its input; mirrors are core Services and
 //     EndpointSlices, so a cluster whose edge is not Emissary, or that is
 //     only meshed, can mirror without Emissary's CRDs;
+//   - mcs: the ServiceExports it reads (and whose status it writes) and
+//     the ServiceImports it writes;
 //   - route: the Mappings it reads and writes, the Hosts they bind to, the
 //     Links that name the clusters, and with mutual TLS the TLSContexts the
 //     trust role writes for the generated Mappings to name; TrafficSplits
@@ -108,6 +118,9 @@ func (c *Config) Needs() []RoleNeeds {
 	}
 	if c.Import {
 		out = append(out, RoleNeeds{Role: RoleImport, Off: "--import=false", CRDs: []CRD{LinkCRD}})
+	}
+	if c.MCS {
+		out = append(out, RoleNeeds{Role: RoleMCS, Off: "--mcs=false", CRDs: []CRD{ServiceExportCRD, ServiceImportCRD}})
 	}
 	if c.Routes {
 		crds := []CRD{MappingCRD, HostCRD, LinkCRD}

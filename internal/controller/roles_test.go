@@ -29,6 +29,13 @@ func TestNeeds(t *testing.T) {
 		{"export only", func(c *controller.Config) { c.Import, c.Routes = false, false }, map[string][]string{
 			controller.RoleExport: {"mappings.getambassador.io", "hosts.getambassador.io"},
 		}},
+		{"MCS beside mirroring", func(c *controller.Config) { c.Export, c.Routes, c.MCS = false, false, true }, map[string][]string{
+			controller.RoleImport: {"links.crossmap.io"},
+			controller.RoleMCS:    {"serviceexports.multicluster.x-k8s.io", "serviceimports.multicluster.x-k8s.io"},
+		}},
+		{"MCS alone (self-imports only)", func(c *controller.Config) { c.Export, c.Import, c.Routes, c.MCS = false, false, false, true }, map[string][]string{
+			controller.RoleMCS: {"serviceexports.multicluster.x-k8s.io", "serviceimports.multicluster.x-k8s.io"},
+		}},
 	}
 	for _, tc := range cases {
 		cfg := controller.DefaultConfig()

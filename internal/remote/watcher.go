@@ -11,10 +11,12 @@ import (
 	discoveryv1 "k8s.io/api/discovery/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/cache"
+	mcsclient "sigs.k8s.io/mcs-api/pkg/client/clientset/versioned"
 )
 
 // Health is what a Watcher knows of its remote API server.
@@ -39,6 +41,12 @@ type Options struct {
 	Notify func()
 	// Now is the clock; tests inject one.
 	Now func() time.Time
+	// ServiceExports also watches the remote cluster's ServiceExports
+	// (Multi-Cluster Services, KEP-1645), and counts a Service that one
+	// names as exported, beside those the Selector picks. The remote may
+	// not serve them, or the credentials may not read them: that is told
+	// by ServiceExportsErr, and the rest works as without.
+	ServiceExports bool
 }
 
 // Watcher caches one remote cluster's exported Services and EndpointSlices.
@@ -47,9 +55,11 @@ type Watcher struct {
 	client   kubernetes.Interface
 	services cache.SharedIndexInformer
 	slices   cache.SharedIndexInformer
-	cancel   context.CancelFunc
-	done     chan struct{}
-	kick     chan struct{}
+	// mcs is the ServiceExport side, when Options.ServiceExports.
+	mcs    *exportWatch
+	cancel context.CancelFunc
+	done   chan struct{}
+	kick   chan struct{}
 
 	mu     sync.Mutex
 	health Health
@@ -86,8 +96,15 @@ func Start(ctx context.Context, cfg *rest.Config, opts Options) (*Watcher, error
 		health: Health{Since: opts.Now()},
 	}
 
-	svcFactory := informers.NewSharedInformerFactoryWithOptions(cs, 0,
-		informers.WithTweakListOptions(func(o *metav1.ListOptions) { o.LabelSelector = opts.Selector.String() }))
+	svcOpts := []informers.SharedInformerOption{
+		informers.WithTweakListOptions(func(o *metav1.ListOptions) { o.LabelSelector = opts.Selector.String() }),
+	}
+	if opts.ServiceExports {
+		// A ServiceExport exports a Service whatever its labels: every
+		// Service is cached, and Services picks.
+		svcOpts = nil
+	}
+	svcFactory := informers.NewSharedInformerFactoryWithOptions(cs, 0, svcOpts...)
 	// EndpointSlices cannot be filtered by their Service's labels, so all
 	// slices that belong to some Service are cached and the mapper picks.
 	sliceFactory := informers.NewSharedInformerFactoryWithOptions(cs, 0,
@@ -120,6 +137,15 @@ func Start(ctx context.Context, cfg *rest.Config, opts Options) (*Watcher, error
 	}
 	svcFactory.Start(ctx.Done())
 	sliceFactory.Start(ctx.Done())
+	if opts.ServiceExports {
+		mcs, err := mcsclient.NewForConfig(cfg)
+		if err != nil {
+			cancel()
+			return nil, fmt.Errorf("build MCS client for remote cluster: %w", err)
+		}
+		w.mcs = &exportWatch{}
+		go w.watchExports(ctx, mcs)
+	}
 	go w.forward(ctx)
 	go w.checkHealth(ctx)
 	return w, nil
@@ -140,16 +166,32 @@ func (w *Watcher) Stop() {
 	<-w.done
 }
 
-// Synced reports whether both caches have been filled once. Until then the
-// remote state is unknown and nothing may be pruned because of it.
+// Synced reports whether every cache has been filled once (the
+// ServiceExports', when watched and served). Until then the remote state is
+// unknown and nothing may be pruned because of it.
 func (w *Watcher) Synced() bool {
-	return w.services.HasSynced() && w.slices.HasSynced()
+	return w.services.HasSynced() && w.slices.HasSynced() && w.mcs.synced()
 }
 
-// Services returns the cached exported Services. They are shared with the
-// cache: read them, never change them.
+// Services returns the cached exported Services: those the selector picks
+// and, with Options.ServiceExports, those a ServiceExport names. They are
+// shared with the cache: read them, never change them.
 func (w *Watcher) Services() []*corev1.Service {
-	return listOf[*corev1.Service](w.services)
+	all := listOf[*corev1.Service](w.services)
+	if w.mcs == nil {
+		return all
+	}
+	named := map[types.NamespacedName]bool{}
+	for _, ex := range w.ServiceExports() {
+		named[types.NamespacedName{Namespace: ex.Namespace, Name: ex.Name}] = true
+	}
+	out := all[:0:0]
+	for _, svc := range all {
+		if w.opts.Selector.Matches(labels.Set(svc.Labels)) || named[types.NamespacedName{Namespace: svc.Namespace, Name: svc.Name}] {
+			out = append(out, svc)
+		}
+	}
+	return out
 }
 
 // Slices returns the cached EndpointSlices, read-only like Services.

@@ -79,9 +79,15 @@ type page struct {
 	Services  []pageService
 	Problems  []pageProblem
 	Trust     Trust
+	Exports   []pageExport
+	Imports   []pageImport
 	// HealthyLinks counts the Links whose health is ok; HeldRoutes the
 	// routes a problem holds.
 	HealthyLinks, HeldRoutes, ReadyServices int
+	// ConflictingExports counts the exports in conflict, InvalidExports
+	// those that are not Valid; ReadyImports the imports with a ready
+	// endpoint.
+	ConflictingExports, InvalidExports, ReadyImports int
 }
 
 type pageLink struct {
@@ -213,6 +219,17 @@ func newPage(v View, now time.Time) page {
 	}
 	for _, prob := range v.Problems {
 		p.Problems = append(p.Problems, pageProblem{Problem: prob, Age: age(now, prob.Since)})
+	}
+	for _, e := range v.Exports {
+		pe := newPageExport(e)
+		p.ConflictingExports += btoi(pe.Conflict.Class == healthWarn)
+		p.InvalidExports += btoi(pe.Valid.Class == healthBad)
+		p.Exports = append(p.Exports, pe)
+	}
+	for _, i := range v.Imports {
+		pi := newPageImport(i)
+		p.ReadyImports += btoi(pi.Health == healthOK)
+		p.Imports = append(p.Imports, pi)
 	}
 	return p
 }

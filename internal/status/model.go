@@ -152,6 +152,10 @@ type View struct {
 	Routes   []Route   `json:"routes"`
 	Problems []Problem `json:"problems"`
 	Trust    Trust     `json:"trust"`
+	// Exports and Imports are the Multi-Cluster Services API's
+	// ServiceExports of this cluster and the ServiceImports crossmap wrote.
+	Exports []Export `json:"exports"`
+	Imports []Import `json:"imports"`
 }
 
 // Model is the reconcilers' shared record of what crossmap is doing. It is
@@ -165,11 +169,14 @@ type Model struct {
 	trust    Trust
 	// routing is what /explain reads (SetRouting).
 	routing *explain.Input
+	exports map[string]Export
+	imports map[string]Import
 }
 
 // NewModel returns an empty model.
 func NewModel() *Model {
-	return &Model{links: map[string]Link{}, services: map[string][]Service{}, routes: map[string]Route{}, problems: map[string][]Problem{}}
+	return &Model{links: map[string]Link{}, services: map[string][]Service{}, routes: map[string]Route{}, problems: map[string][]Problem{},
+		exports: map[string]Export{}, imports: map[string]Import{}}
 }
 
 // SetLink records l, replacing what was known of the same Link.
@@ -310,6 +317,7 @@ func (m *Model) View() View {
 	for _, k := range slices.Sorted(maps.Keys(m.problems)) {
 		v.Problems = append(v.Problems, m.problems[k]...)
 	}
+	m.mcsView(&v)
 	return v
 }
 

@@ -55,6 +55,10 @@ func (s *Server) Handler() http.Handler {
 	get("/status/routes", s.getRoutes)
 	get("/status/routes/{namespace}/{name}", s.getRoute)
 	get("/explain", s.getExplain)
+	get("/status/exports", func(w http.ResponseWriter, _ *http.Request) { writeJSON(w, http.StatusOK, s.view().Exports) })
+	get("/status/exports/{namespace}/{name}", s.getExport)
+	get("/status/imports", func(w http.ResponseWriter, _ *http.Request) { writeJSON(w, http.StatusOK, s.view().Imports) })
+	get("/status/imports/{namespace}/{name}", s.getImport)
 	get("/metrics", s.getMetrics())
 	get("/healthz", func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})

@@ -207,8 +207,8 @@ func (p *Plane) Kubeconfig(user string, groups []string) ([]byte, error) {
 }
 
 // ReadOnlyKubeconfig returns a kubeconfig for user, who may only get, list
-// and watch Services and EndpointSlices: the credentials a Link to this plane
-// carries. It grants that with a ClusterRole and ClusterRoleBinding (created
+// and watch Services, EndpointSlices and ServiceExports: the credentials a
+// Link to this plane carries (those `crossmap link` mints). It grants that with a ClusterRole and ClusterRoleBinding (created
 // or updated, so calling it twice is fine) and returns once the API server's
 // authorizer has picked the binding up, so the caller need not poll.
 func (p *Plane) ReadOnlyKubeconfig(ctx context.Context, user string) ([]byte, error) {
@@ -220,6 +220,7 @@ func (p *Plane) ReadOnlyKubeconfig(ctx context.Context, user string) ([]byte, er
 		role.Rules = []rbacv1.PolicyRule{
 			{APIGroups: []string{""}, Resources: []string{"services"}, Verbs: read},
 			{APIGroups: []string{"discovery.k8s.io"}, Resources: []string{"endpointslices"}, Verbs: read},
+			{APIGroups: []string{"multicluster.x-k8s.io"}, Resources: []string{"serviceexports"}, Verbs: read},
 		}
 		return nil
 	}); err != nil {

@@ -30,6 +30,10 @@ type Options struct {
 	// WithoutEmissary leaves Emissary's CRDs out: the planes serve only the
 	// CRDs of CRDDirs, as a cluster whose edge is not Emissary does.
 	WithoutEmissary bool
+	// WithoutMCS leaves the Multi-Cluster Services CRDs (ServiceExport,
+	// ServiceImport, from sigs.k8s.io/mcs-api) out, as on a cluster that
+	// has not installed them.
+	WithoutMCS bool
 	// Out, when set, receives every plane's kube-apiserver output, each line
 	// prefixed with "[<plane>] " so that interleaved planes stay readable.
 	Out io.Writer
@@ -70,7 +74,8 @@ type Bed struct {
 }
 
 // Start starts one control plane per name, in parallel, each with Emissary's
-// (unless opts.WithoutEmissary) and crossmap's CRDs installed and
+// (unless opts.WithoutEmissary), the Multi-Cluster Services API's (unless
+// opts.WithoutMCS) and crossmap's CRDs installed and
 // established. ctx bounds the loading of
 // the CRDs and the wait for the planes; envtest's own start timeout bounds
 // each process. On error every plane already started is stopped again.
@@ -93,6 +98,13 @@ func Start(ctx context.Context, names []string, opts Options) (*Bed, error) {
 	crds, err := loadCRDs(ctx, root, !opts.WithoutEmissary, opts.CRDDirs, dirsRequired)
 	if err != nil {
 		return nil, err
+	}
+	if !opts.WithoutMCS {
+		mcs, err := MCSCRDs()
+		if err != nil {
+			return nil, err
+		}
+		crds = append(crds, mcs...)
 	}
 
 	var outMu sync.Mutex // one writer, many planes: lines must not interleave
