@@ -388,7 +388,7 @@ func merge(group []constituent) merged {
 		return maps.Equal(c.export.Spec.ExportedAnnotations, m.annotations)
 	})
 	if len(m.conflicts) > 0 {
-		m.message = fmt.Sprintf("%s across the clusters exporting %s/%s: the values of the oldest ServiceExport, in cluster %s, are used (ports: the union, the oldest export's port kept where two clash). %d of %d clusters export it otherwise than so merged: %s.",
+		m.message = fmt.Sprintf("%s across the clusters exporting %s/%s: the values of the oldest ServiceExport, in cluster %s, are used (ports: the union, the oldest export's port kept where two clash). %d of %d clusters export it differently from that: %s.",
 			describeConflicts(m.conflicts), oldest.export.Namespace, oldest.export.Name, m.winner,
 			disagree.Len(), len(m.clusters), strings.Join(sets.List(disagree), ", "))
 	}
