@@ -79,6 +79,15 @@ func New(restCfg *rest.Config, cfg Config, deps Deps) (*Controller, error) {
 		Scheme: NewScheme(),
 		Logger: deps.Logger,
 		Cache:  cache.Options{ByObject: cacheByObject(cfg)},
+		// Unstructured reads come from the cache too. The only one is the
+		// route role's list of its own TrafficSplits (RouteReconciler.
+		// splitList), which controller-runtime would otherwise send to the
+		// API server on every route reconcile: a failover then waited on
+		// the local API server, and right after that server restarted the
+		// list sat out its "Retry-After" answers (1 s, and up to 8 s in a
+		// reconcile begun while it was down) before the new weights were
+		// written (issue 13).
+		Client: client.Options{Cache: &client.CacheOptions{Unstructured: true}},
 		// The status API serves /metrics itself (issue #4); the manager's own
 		// metrics listener stays off so there is one port to expose.
 		Metrics:                 metricsserver.Options{BindAddress: "0"},
