@@ -27,6 +27,7 @@ import (
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	crossmapv1 "github.com/crossmap/crossmap/internal/api/v1alpha1"
+	"github.com/crossmap/crossmap/internal/rewatch"
 	"github.com/crossmap/crossmap/internal/status"
 	"github.com/crossmap/crossmap/mapper"
 )
@@ -75,10 +76,12 @@ func New(restCfg *rest.Config, cfg Config, deps Deps) (*Controller, error) {
 	if err := CheckCRDs(restCfg, cfg); err != nil {
 		return nil, err
 	}
-	mgr, err := ctrl.NewManager(restCfg, ctrl.Options{
+	mgr, err := ctrl.NewManager(rewatch.Config(restCfg), ctrl.Options{
 		Scheme: NewScheme(),
 		Logger: deps.Logger,
-		Cache:  cache.Options{ByObject: cacheByObject(cfg)},
+		// The caches follow a restart of the API server within a fraction
+		// of a second: see package rewatch.
+		Cache: cache.Options{ByObject: cacheByObject(cfg), NewInformer: rewatch.NewInformer},
 		// Unstructured reads come from the cache too. The only one is the
 		// route role's list of its own TrafficSplits (RouteReconciler.
 		// splitList), which controller-runtime would otherwise send to the
