@@ -154,6 +154,10 @@ func (w *resuming) run(ctx context.Context, cur watch.Interface, relist bool) {
 			relist = false
 		}
 		if cur == nil {
+			// From here on the watch goes on from a version this
+			// watch has seen: a streaming list's initial events (the
+			// WatchListClient feature) were sent already.
+			w.opts.SendInitialEvents, w.opts.ResourceVersionMatch = nil, ""
 			var err error
 			cur, err = w.open(ctx, rv, failures)
 			switch {

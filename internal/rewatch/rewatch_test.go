@@ -197,7 +197,9 @@ func TestReopenWhileUnavailable(t *testing.T) {
 	}}
 	lw := Wrap(s, &corev1.ConfigMap{})
 	began := time.Now()
-	w, err := lw.WatchWithContext(t.Context(), metav1.ListOptions{ResourceVersion: "7"})
+	streaming := true
+	w, err := lw.WatchWithContext(t.Context(), metav1.ListOptions{ResourceVersion: "7",
+		SendInitialEvents: &streaming, ResourceVersionMatch: metav1.ResourceVersionMatchNotOlderThan})
 	if err != nil {
 		t.Fatalf("watch: %v", err)
 	}
@@ -220,6 +222,13 @@ func TestReopenWhileUnavailable(t *testing.T) {
 	}
 	if got, want := s.watchedVersions(), []string{"7", "7", "7", "7", "8", "8"}; !slices.Equal(got, want) {
 		t.Errorf("watched from versions %v; want %v", got, want)
+	}
+	// A streaming list's initial events came with the first stream; the
+	// reopened one carries on from version 8 only.
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if first, last := s.watched[0], s.watched[len(s.watched)-1]; first.SendInitialEvents == nil || last.SendInitialEvents != nil || last.ResourceVersionMatch != "" {
+		t.Errorf("initial events asked for %v then %v (match %q); want only on the first stream", first.SendInitialEvents, last.SendInitialEvents, last.ResourceVersionMatch)
 	}
 }
 
