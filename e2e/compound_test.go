@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -71,12 +70,6 @@ type compoundFault struct {
 	leaderElect bool
 	apply       func(c *compoundCell)
 	restore     func(c *compoundCell)
-	// knownSlow, when set, is a bound this fault is held to instead of
-	// compoundTarget because crossmap does not meet the target yet: the
-	// cell still must move traffic and lose nothing after the move, and
-	// its time is printed in the table, but the gap stays open in issue
-	// 13 and in the README until the bound is removed.
-	knownSlow time.Duration
 }
 
 // compoundEvent is a health event of east's gateway.
@@ -236,10 +229,6 @@ func compoundFaults() []compoundFault {
 		},
 		{
 			name: "local API server restarted",
-			// After the restart the route role's write of the new weight
-			// comes 1.3-6.7 s after the health event (the caches relist);
-			// issue 13 stays open for it.
-			knownSlow: compoundWindow,
 			apply: func(c *compoundCell) {
 				west := bed.Plane("west")
 				if err := west.StopAPIServer(); err != nil {
@@ -329,10 +318,8 @@ func runCompoundCell(t *testing.T, f compoundFault, ev compoundEvent) compoundRo
 		f.name, ev.name, row.moved, row.move.Round(time.Millisecond), row.written.Round(time.Millisecond), row.requests, row.failed, row.late)
 	if !row.moved {
 		t.Errorf("traffic did not move within %s of the event (%s)", compoundWindow, firstFailures(recs, t0))
-	} else if target := cmp.Or(f.knownSlow, compoundTarget); row.move > target {
-		t.Errorf("traffic moved %s after the event; target %s", row.move.Round(time.Millisecond), target)
 	} else if row.move > compoundTarget {
-		t.Logf("KNOWN GAP (issue 13): %s + %s moved in %s, over the %s target", f.name, ev.name, row.move.Round(time.Millisecond), compoundTarget)
+		t.Errorf("traffic moved %s after the event; target %s", row.move.Round(time.Millisecond), compoundTarget)
 	}
 	if row.failed > 0 && !ev.dies {
 		// Before the move traffic goes to west, which is healthy: these

@@ -28,6 +28,7 @@ import (
 	mcsv1beta1 "sigs.k8s.io/mcs-api/pkg/apis/v1beta1"
 
 	crossmapv1 "github.com/crossmap/crossmap/internal/api/v1alpha1"
+	"github.com/crossmap/crossmap/internal/rewatch"
 	"github.com/crossmap/crossmap/internal/status"
 	"github.com/crossmap/crossmap/mapper"
 )
@@ -80,10 +81,21 @@ func New(restCfg *rest.Config, cfg Config, deps Deps) (*Controller, error) {
 	if err := CheckCRDs(restCfg, cfg); err != nil {
 		return nil, err
 	}
-	mgr, err := ctrl.NewManager(restCfg, ctrl.Options{
+	mgr, err := ctrl.NewManager(rewatch.Config(restCfg), ctrl.Options{
 		Scheme: NewScheme(),
 		Logger: deps.Logger,
-		Cache:  cache.Options{ByObject: cacheByObject(cfg)},
+		// The caches follow a restart of the API server within a fraction
+		// of a second: see package rewatch.
+		Cache: cache.Options{ByObject: cacheByObject(cfg), NewInformer: rewatch.NewInformer},
+		// Unstructured reads come from the cache too. The only one is the
+		// route role's list of its own TrafficSplits (RouteReconciler.
+		// splitList), which controller-runtime would otherwise send to the
+		// API server on every route reconcile: a failover then waited on
+		// the local API server, and right after that server restarted the
+		// list sat out its "Retry-After" answers (1 s, and up to 8 s in a
+		// reconcile begun while it was down) before the new weights were
+		// written (issue 13).
+		Client: client.Options{Cache: &client.CacheOptions{Unstructured: true}},
 		// The status API serves /metrics itself (issue #4); the manager's own
 		// metrics listener stays off so there is one port to expose.
 		Metrics:                 metricsserver.Options{BindAddress: "0"},

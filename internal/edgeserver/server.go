@@ -20,6 +20,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/rest"
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	ctrlconfig "sigs.k8s.io/controller-runtime/pkg/config"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
@@ -30,6 +31,7 @@ import (
 
 	"github.com/crossmap/crossmap/edge"
 	"github.com/crossmap/crossmap/internal/controller"
+	"github.com/crossmap/crossmap/internal/rewatch"
 )
 
 // Config says what the edge serves and where.
@@ -62,9 +64,12 @@ type Server struct {
 // New prepares an edge for the cluster restCfg points at. It binds its
 // listeners at once, so the caller learns the addresses before Start.
 func New(restCfg *rest.Config, cfg Config, logger logr.Logger) (*Server, error) {
-	mgr, err := ctrl.NewManager(restCfg, ctrl.Options{
-		Scheme:                 controller.NewScheme(),
-		Logger:                 logger,
+	mgr, err := ctrl.NewManager(rewatch.Config(restCfg), ctrl.Options{
+		Scheme: controller.NewScheme(),
+		Logger: logger,
+		// The edge follows a Mapping written right after its API server
+		// restarted within a fraction of a second: see package rewatch.
+		Cache:                  cache.Options{NewInformer: rewatch.NewInformer},
 		Metrics:                metricsserver.Options{BindAddress: "0"},
 		HealthProbeBindAddress: "0",
 		Controller:             ctrlconfig.Controller{SkipNameValidation: ptrTrue()},
