@@ -138,24 +138,11 @@ func FetchExplain(ctx context.Context, c *http.Client, server string, r explain.
 	if err != nil {
 		return nil, nil, err
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	raw, err := getAPI(ctx, c, u, func(_ *http.Response, raw []byte) error {
+		return fmt.Errorf("explain %s %s: %s", r.Method, r.URL, errorMessage(raw))
+	})
 	if err != nil {
-		return nil, nil, fmt.Errorf("build request for %s: %w", u, err)
-	}
-	req.Header.Set("Accept", "application/json")
-	resp, err := c.Do(req)
-	if err != nil {
-		return nil, nil, fmt.Errorf("cannot reach the crossmap status API at %s: %w\n"+
-			"Is the controller running, with --status-addr listening there? Point --server at it, e.g. "+
-			"after 'kubectl port-forward -n crossmap-system deploy/crossmap 8090:8090' use --server http://127.0.0.1:8090", server, err)
-	}
-	defer resp.Body.Close()
-	raw, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
-	if err != nil {
-		return nil, nil, fmt.Errorf("read the answer of %s: %w", server, err)
-	}
-	if resp.StatusCode != http.StatusOK {
-		return nil, nil, fmt.Errorf("explain %s %s: %s", r.Method, r.URL, errorMessage(raw))
+		return nil, nil, err
 	}
 	var e explain.Explanation
 	if err := json.NewDecoder(bytes.NewReader(raw)).Decode(&e); err != nil || e.Answer == "" {

@@ -114,24 +114,11 @@ func FetchStatus(ctx context.Context, c *http.Client, server string) (status.Vie
 	if err != nil {
 		return view, nil, err
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	raw, err := getAPI(ctx, c, u, func(resp *http.Response, raw []byte) error {
+		return fmt.Errorf("GET %s: %s: %s", u, resp.Status, errorMessage(raw))
+	})
 	if err != nil {
-		return view, nil, fmt.Errorf("build request for %s: %w", u, err)
-	}
-	req.Header.Set("Accept", "application/json")
-	resp, err := c.Do(req)
-	if err != nil {
-		return view, nil, fmt.Errorf("cannot reach the crossmap status API at %s: %w\n"+
-			"Is the controller running, with --status-addr listening there? Point --server at it, e.g. "+
-			"after 'kubectl port-forward -n crossmap-system deploy/crossmap 8090:8090' use --server http://127.0.0.1:8090", u, err)
-	}
-	defer resp.Body.Close()
-	raw, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
-	if err != nil {
-		return view, nil, fmt.Errorf("read the response of %s: %w", u, err)
-	}
-	if resp.StatusCode != http.StatusOK {
-		return view, nil, fmt.Errorf("GET %s: %s: %s", u, resp.Status, errorMessage(raw))
+		return view, nil, err
 	}
 	dec := json.NewDecoder(bytes.NewReader(raw))
 	if err := dec.Decode(&view); err != nil {
@@ -142,6 +129,33 @@ func FetchStatus(ctx context.Context, c *http.Client, server string) (status.Vie
 		return view, nil, fmt.Errorf("GET %s: the response has none of links, routes or problems; is --server a crossmap status API?", u)
 	}
 	return view, raw, nil
+}
+
+// getAPI GETs u from a crossmap status API and returns the body of a 200
+// answer. Any other answer is the error notOK makes of it, so that each
+// caller can say what it asked for; an API that cannot be reached gets
+// the same hint everywhere, how to point --server at a controller.
+func getAPI(ctx context.Context, c *http.Client, u string, notOK func(*http.Response, []byte) error) ([]byte, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	if err != nil {
+		return nil, fmt.Errorf("build request for %s: %w", u, err)
+	}
+	req.Header.Set("Accept", "application/json")
+	resp, err := c.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("cannot reach the crossmap status API at %s: %w\n"+
+			"Is the controller running, with --status-addr listening there? Point --server at it, e.g. "+
+			"after 'kubectl port-forward -n crossmap-system deploy/crossmap 8090:8090' use --server http://127.0.0.1:8090", u, err)
+	}
+	defer resp.Body.Close()
+	raw, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
+	if err != nil {
+		return nil, fmt.Errorf("read the response of %s: %w", u, err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		return nil, notOK(resp, raw)
+	}
+	return raw, nil
 }
 
 // errorMessage picks the message out of the status API's error body
