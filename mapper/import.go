@@ -375,8 +375,36 @@ func gatewaySlices(s ImportSnapshot, svc *corev1.Service, mirror string, svcPort
 			Port:     ptr.To(s.Link.GatewayPort),
 		})
 	}
+	var out []*discoveryv1.EndpointSlice
+	for _, family := range gatewayEndpoints(s.GatewayAddresses, ready) {
+		meta := sliceMeta(s.Link, svc, mirror, mirror+"-"+family.suffix)
+		meta.Annotations = map[string]string{crossmapv1.AnnotationRemoteReady: strconv.FormatBool(remoteReady)}
+		out = append(out, &discoveryv1.EndpointSlice{
+			TypeMeta:    metav1.TypeMeta{APIVersion: "discovery.k8s.io/v1", Kind: "EndpointSlice"},
+			ObjectMeta:  meta,
+			AddressType: family.typ,
+			Endpoints:   family.endpoints,
+			Ports:       ports,
+		})
+	}
+	return out
+}
+
+// gatewayFamily is the endpoints of one address family of a gateway, and
+// the suffix of the slice that holds them.
+type gatewayFamily struct {
+	suffix    string
+	typ       discoveryv1.AddressType
+	endpoints []discoveryv1.Endpoint
+}
+
+// gatewayEndpoints makes a gateway's addresses endpoints, ready or not as
+// one, grouped by address family (an EndpointSlice holds one); a family
+// without an address is left out. Mirrors and MCS imports both point at a
+// gateway so.
+func gatewayEndpoints(gateway []netip.Addr, ready bool) []gatewayFamily {
 	var addrs []netip.Addr
-	for _, a := range s.GatewayAddresses {
+	for _, a := range gateway {
 		// An IPv4 address in IPv6 form is still IPv4 to an EndpointSlice,
 		// and a zoned address is link-local, which no slice accepts.
 		if a = a.Unmap(); a.IsValid() && a.Zone() == "" {
@@ -385,7 +413,7 @@ func gatewaySlices(s ImportSnapshot, svc *corev1.Service, mirror string, svcPort
 	}
 	slices.SortFunc(addrs, netip.Addr.Compare)
 	addrs = slices.Compact(addrs)
-	var out []*discoveryv1.EndpointSlice
+	var out []gatewayFamily
 	for _, family := range []struct {
 		suffix string
 		typ    discoveryv1.AddressType
@@ -405,18 +433,9 @@ func gatewaySlices(s ImportSnapshot, svc *corev1.Service, mirror string, svcPort
 				})
 			}
 		}
-		if len(eps) == 0 {
-			continue
+		if len(eps) > 0 {
+			out = append(out, gatewayFamily{suffix: family.suffix, typ: family.typ, endpoints: eps})
 		}
-		meta := sliceMeta(s.Link, svc, mirror, mirror+"-"+family.suffix)
-		meta.Annotations = map[string]string{crossmapv1.AnnotationRemoteReady: strconv.FormatBool(remoteReady)}
-		out = append(out, &discoveryv1.EndpointSlice{
-			TypeMeta:    metav1.TypeMeta{APIVersion: "discovery.k8s.io/v1", Kind: "EndpointSlice"},
-			ObjectMeta:  meta,
-			AddressType: family.typ,
-			Endpoints:   eps,
-			Ports:       ports,
-		})
 	}
 	return out
 }

@@ -627,38 +627,13 @@ func gatewayImportSlices(key serviceName, c constituent, served []mcsv1beta1.Ser
 		return nil
 	}
 	ready := c.cluster.GatewayAlive && hasReadyEndpoint(source)
-	var addrs []netip.Addr
-	for _, a := range c.cluster.GatewayAddresses {
-		if a = a.Unmap(); a.IsValid() && a.Zone() == "" {
-			addrs = append(addrs, a)
-		}
-	}
-	slices.SortFunc(addrs, netip.Addr.Compare)
-	addrs = slices.Compact(addrs)
 	var out []*discoveryv1.EndpointSlice
-	for _, family := range []struct {
-		suffix string
-		typ    discoveryv1.AddressType
-		is     func(netip.Addr) bool
-	}{
-		{"gw4", discoveryv1.AddressTypeIPv4, netip.Addr.Is4},
-		{"gw6", discoveryv1.AddressTypeIPv6, netip.Addr.Is6},
-	} {
-		var eps []discoveryv1.Endpoint
-		for _, a := range addrs {
-			if family.is(a) {
-				eps = append(eps, discoveryv1.Endpoint{Addresses: []string{a.String()},
-					Conditions: discoveryv1.EndpointConditions{Ready: ptr.To(ready), Serving: ptr.To(ready), Terminating: ptr.To(false)}})
-			}
-		}
-		if len(eps) == 0 {
-			continue
-		}
+	for _, family := range gatewayEndpoints(c.cluster.GatewayAddresses, ready) {
 		out = append(out, &discoveryv1.EndpointSlice{
 			TypeMeta:    metav1.TypeMeta{APIVersion: "discovery.k8s.io/v1", Kind: "EndpointSlice"},
 			ObjectMeta:  importSliceMeta(key, c, derivedName, prefix+family.suffix, owner),
 			AddressType: family.typ,
-			Endpoints:   eps,
+			Endpoints:   family.endpoints,
 			Ports:       slices.Clone(ports),
 		})
 	}
