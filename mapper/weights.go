@@ -70,15 +70,8 @@ type Backend struct {
 // weights unchanged: a caller with bad input gets the split it asked for, and
 // never a panic. The result never shares memory with remotes.
 func Effective(policy string, budget int, localHealthy bool, remotes []Backend) []int {
-	configured := make([]int, len(remotes))
-	sum := 0
-	valid := budget >= 0 && budget <= 100
-	for i, r := range remotes {
-		configured[i] = r.Configured
-		sum += r.Configured
-		valid = valid && r.Configured >= 0 && r.Configured <= 100
-	}
-	if !valid || sum > budget {
+	configured, sum, valid := checkConfigured(budget, remotes)
+	if !valid {
 		return configured
 	}
 
@@ -148,15 +141,8 @@ func Effective(policy string, budget int, localHealthy bool, remotes []Backend) 
 // then remotes in index order), the preconditions and what bad input
 // gets are Effective's.
 func Tiered(budget, localTier int, localHealthy bool, remotes []Backend) []int {
-	configured := make([]int, len(remotes))
-	sum := 0
-	valid := budget >= 0 && budget <= 100
-	for i, r := range remotes {
-		configured[i] = r.Configured
-		sum += r.Configured
-		valid = valid && r.Configured >= 0 && r.Configured <= 100
-	}
-	if !valid || sum > budget {
+	configured, sum, valid := checkConfigured(budget, remotes)
+	if !valid {
 		return configured
 	}
 	// The first tier with a healthy backend.
@@ -226,4 +212,18 @@ func largestRemainder(total int, weights []int) []int {
 		out[i]++
 	}
 	return out
+}
+
+// checkConfigured copies the remotes' configured weights and says whether
+// Effective's and Tiered's preconditions hold: a budget and weights in
+// [0, 100], and weights that fit the budget; sum is their total.
+func checkConfigured(budget int, remotes []Backend) (configured []int, sum int, valid bool) {
+	configured = make([]int, len(remotes))
+	valid = budget >= 0 && budget <= 100
+	for i, r := range remotes {
+		configured[i] = r.Configured
+		sum += r.Configured
+		valid = valid && r.Configured >= 0 && r.Configured <= 100
+	}
+	return configured, sum, valid && sum <= budget
 }
