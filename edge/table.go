@@ -520,8 +520,8 @@ func (t *Table) Route(r *http.Request, draw int) (target *Target, ok bool) {
 		if draw >= rt.numerator {
 			continue
 		}
-		n, miss := rt.match.Check(&req)
-		if miss != nil {
+		n, ok := rt.match.Takes(&req)
+		if !ok {
 			continue
 		}
 		target := rt.target(req.Path, n)

@@ -281,23 +281,39 @@ type Mismatch struct {
 // the path the match covers and, when the route does not take req, the
 // first matcher that failed.
 func (m *RouteMatch) Check(req *Request) (int, *Mismatch) {
+	n, miss, ok := m.check(req)
+	if !ok {
+		return 0, &miss
+	}
+	return n, nil
+}
+
+// Takes is Check without the mismatch, for the dev edge's request path:
+// a request is checked against every route before the one that takes it,
+// and a Mismatch for each would cost an allocation per route.
+func (m *RouteMatch) Takes(req *Request) (int, bool) {
+	n, _, ok := m.check(req)
+	return n, ok
+}
+
+func (m *RouteMatch) check(req *Request) (int, Mismatch, bool) {
 	n, ok := m.Path.Match(req.Path)
 	if !ok {
-		return 0, &Mismatch{Part: "path", Got: req.Path}
+		return 0, Mismatch{Part: "path", Got: req.Path}, false
 	}
 	for i := range m.Headers {
 		v, ok := req.HeaderValue(m.Headers[i].Name)
 		if !ok || !m.Headers[i].Matches(v) {
-			return 0, &Mismatch{Part: "header", Matcher: &m.Headers[i], Missing: !ok, Got: v}
+			return 0, Mismatch{Part: "header", Matcher: &m.Headers[i], Missing: !ok, Got: v}, false
 		}
 	}
 	for i := range m.Query {
 		v, ok := req.QueryValue(m.Query[i].Name)
 		if !ok || !m.Query[i].Matches(v) {
-			return 0, &Mismatch{Part: "query", Matcher: &m.Query[i], Missing: !ok, Got: v}
+			return 0, Mismatch{Part: "query", Matcher: &m.Query[i], Missing: !ok, Got: v}, false
 		}
 	}
-	return n, nil
+	return n, Mismatch{}, true
 }
 
 // RouteMatches compiles the Envoy route match of each member of g, indexed
