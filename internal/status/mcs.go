@@ -6,7 +6,6 @@ import (
 	"slices"
 	"time"
 
-	"github.com/gorilla/mux"
 	discoveryv1 "k8s.io/api/discovery/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	mcsv1beta1 "sigs.k8s.io/mcs-api/pkg/apis/v1beta1"
@@ -163,27 +162,15 @@ func findCondition(conds []Condition, t string) (Condition, bool) {
 }
 
 func (s *Server) getExport(w http.ResponseWriter, r *http.Request) {
-	vars := mux.Vars(r)
-	key := vars["namespace"] + "/" + vars["name"]
-	for _, e := range s.view().Exports {
-		if e.Key() == key {
-			writeJSON(w, http.StatusOK, e)
-			return
-		}
+	if e, ok := byKey(w, r, s.view().Exports, "ServiceExport"); ok {
+		writeJSON(w, http.StatusOK, e)
 	}
-	writeError(w, http.StatusNotFound, "no ServiceExport "+key)
 }
 
 func (s *Server) getImport(w http.ResponseWriter, r *http.Request) {
-	vars := mux.Vars(r)
-	key := vars["namespace"] + "/" + vars["name"]
-	for _, i := range s.view().Imports {
-		if i.Key() == key {
-			writeJSON(w, http.StatusOK, i)
-			return
-		}
+	if i, ok := byKey(w, r, s.view().Imports, "ServiceImport"); ok {
+		writeJSON(w, http.StatusOK, i)
 	}
-	writeError(w, http.StatusNotFound, "no ServiceImport "+key)
 }
 
 // badge is how the page shows one condition: a health class and a label.

@@ -175,15 +175,25 @@ func (s *Server) getLinks(w http.ResponseWriter, _ *http.Request) {
 }
 
 func (s *Server) getLink(w http.ResponseWriter, r *http.Request) {
+	if l, ok := byKey(w, r, s.view().Links, "Link"); ok {
+		writeJSON(w, http.StatusOK, l)
+	}
+}
+
+// byKey finds the item the request's {namespace}/{name} names, or
+// answers 404 naming what was asked for ("no Link ns/name") and returns
+// false.
+func byKey[T interface{ Key() string }](w http.ResponseWriter, r *http.Request, items []T, what string) (T, bool) {
 	vars := mux.Vars(r)
 	key := vars["namespace"] + "/" + vars["name"]
-	for _, l := range s.view().Links {
-		if l.Key() == key {
-			writeJSON(w, http.StatusOK, l)
-			return
+	for _, it := range items {
+		if it.Key() == key {
+			return it, true
 		}
 	}
-	writeError(w, http.StatusNotFound, "no Link "+key)
+	writeError(w, http.StatusNotFound, "no "+what+" "+key)
+	var zero T
+	return zero, false
 }
 
 // ambiguousError is the body of a 409: the name is a Link in several
@@ -228,15 +238,9 @@ func (s *Server) getServices(w http.ResponseWriter, _ *http.Request) {
 }
 
 func (s *Server) getService(w http.ResponseWriter, r *http.Request) {
-	vars := mux.Vars(r)
-	key := vars["namespace"] + "/" + vars["name"]
-	for _, svc := range s.view().Services {
-		if svc.Key() == key {
-			writeJSON(w, http.StatusOK, svc)
-			return
-		}
+	if svc, ok := byKey(w, r, s.view().Services, "mirrored Service"); ok {
+		writeJSON(w, http.StatusOK, svc)
 	}
-	writeError(w, http.StatusNotFound, "no mirrored Service "+key)
 }
 
 // routeView is a route with the problems that concern it.
@@ -255,16 +259,10 @@ func (s *Server) getRoutes(w http.ResponseWriter, _ *http.Request) {
 }
 
 func (s *Server) getRoute(w http.ResponseWriter, r *http.Request) {
-	vars := mux.Vars(r)
-	key := vars["namespace"] + "/" + vars["name"]
 	v := s.view()
-	for _, rt := range v.Routes {
-		if rt.Key() == key {
-			writeJSON(w, http.StatusOK, routeView{Route: rt, Problems: problemsOf(v, key)})
-			return
-		}
+	if rt, ok := byKey(w, r, v.Routes, "annotated Mapping"); ok {
+		writeJSON(w, http.StatusOK, routeView{Route: rt, Problems: problemsOf(v, rt.Key())})
 	}
-	writeError(w, http.StatusNotFound, "no annotated Mapping "+key)
 }
 
 // problemsOf picks the problems about the Mapping key.
