@@ -674,6 +674,11 @@ type compoundTraffic struct {
 }
 
 func (c *compoundCell) startTraffic() *compoundTraffic {
+	return startTraffic(c.t, c.edgeURL)
+}
+
+// startTraffic starts a compoundTraffic to url, stopped at the end of t.
+func startTraffic(t *testing.T, url string) *compoundTraffic {
 	ctx, cancel := context.WithCancel(context.Background())
 	tr := &compoundTraffic{stop: cancel}
 	cl := &http.Client{Timeout: 2 * time.Second}
@@ -682,7 +687,7 @@ func (c *compoundCell) startTraffic() *compoundTraffic {
 			tick := time.NewTicker(compoundRate)
 			defer tick.Stop()
 			for {
-				r := compoundGet(ctx, cl, c.edgeURL)
+				r := compoundGet(ctx, cl, url)
 				if ctx.Err() != nil {
 					return
 				}
@@ -697,7 +702,7 @@ func (c *compoundCell) startTraffic() *compoundTraffic {
 			}
 		})
 	}
-	c.t.Cleanup(func() { tr.finish() })
+	t.Cleanup(func() { tr.finish() })
 	return tr
 }
 
@@ -750,11 +755,7 @@ func (tr *compoundTraffic) observe(t *testing.T, t0 time.Time, sibling string, d
 func (tr *compoundTraffic) finish() []compoundRecord {
 	tr.stop()
 	tr.wg.Wait()
-	tr.mu.Lock()
-	defer tr.mu.Unlock()
-	recs := slices.Clone(tr.recs)
-	slices.SortFunc(recs, func(a, b compoundRecord) int { return a.sent.Compare(b.sent) })
-	return recs
+	return tr.snapshot()
 }
 
 // measureCompound reads a cell's traffic, the requests sent from the

@@ -9,7 +9,6 @@ import (
 	"net/netip"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -177,7 +176,7 @@ func TestDataPathPriorityTiers(t *testing.T) {
 	}
 	wantTier("tier 1: local takes everything", local)
 
-	tr := startTierTraffic(t, s.edgeURL+"/podinfo/")
+	tr := startTraffic(t, s.edgeURL+"/podinfo/")
 	var moves []string
 	move := func(what, from, to string, event func()) {
 		t.Helper()
@@ -219,60 +218,15 @@ func TestDataPathPriorityTiers(t *testing.T) {
 	s.wantUserObjectsUnchanged()
 }
 
-// tierTraffic is a steady stream of requests through west's edge, two
-// loops each sending one request every 10 ms at most.
-type tierTraffic struct {
-	stop context.CancelFunc
-	wg   sync.WaitGroup
-	mu   sync.Mutex
-	recs []compoundRecord
-}
-
-func startTierTraffic(t *testing.T, url string) *tierTraffic {
-	ctx, cancel := context.WithCancel(context.Background())
-	tr := &tierTraffic{stop: cancel}
-	cl := &http.Client{Timeout: 2 * time.Second}
-	for range 2 {
-		tr.wg.Go(func() {
-			tick := time.NewTicker(10 * time.Millisecond)
-			defer tick.Stop()
-			for {
-				r := compoundGet(ctx, cl, url)
-				if ctx.Err() != nil {
-					return
-				}
-				tr.mu.Lock()
-				tr.recs = append(tr.recs, r)
-				tr.mu.Unlock()
-				select {
-				case <-ctx.Done():
-					return
-				case <-tick.C:
-				}
-			}
-		})
-	}
-	t.Cleanup(tr.finish)
-	return tr
-}
-
-func (tr *tierTraffic) finish() {
-	tr.stop()
-	tr.wg.Wait()
-}
-
 // moved waits, after the health event at t0, until the traffic has an
 // answer from the new tier (routed by Mapping to) and then a second of
 // requests none of which was routed by from, and returns the time from
 // t0 to that first answer and to the last request routed by from.
-func (tr *tierTraffic) moved(t *testing.T, t0 time.Time, from, to string) (first, last time.Duration) {
+func (tr *compoundTraffic) moved(t *testing.T, t0 time.Time, from, to string) (first, last time.Duration) {
 	t.Helper()
 	const settle = time.Second
 	err := wait.PollUntilContextTimeout(context.Background(), 50*time.Millisecond, 30*time.Second, true, func(context.Context) (bool, error) {
-		tr.mu.Lock()
-		recs := slices.Clone(tr.recs)
-		tr.mu.Unlock()
-		slices.SortFunc(recs, func(a, b compoundRecord) int { return a.sent.Compare(b.sent) })
+		recs := tr.snapshot()
 		var firstAt, lastAt, end time.Time
 		lastAt = t0
 		for _, r := range recs {
