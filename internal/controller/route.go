@@ -111,13 +111,11 @@ func (r *RouteReconciler) Reconcile(ctx context.Context, req reconcile.Request) 
 
 func (r *RouteReconciler) reconcile(ctx context.Context, _ reconcile.Request) (reconcile.Result, error) {
 	logger := log.FromContext(ctx)
-	snap, err := r.snapshot(ctx)
+	snap, links, err := r.snapshot(ctx)
 	if err != nil {
 		return reconcile.Result{}, err
 	}
-	if err := r.recordRouting(ctx, snap); err != nil {
-		return reconcile.Result{}, err
-	}
+	r.recordRouting(snap, links)
 
 	owner := mapper.RouteSelector()
 	var existing []mapper.Object
@@ -270,7 +268,7 @@ func weightSummary(bs []mapper.RouteBackend) string {
 	return strings.Join(parts, ", ")
 }
 
-func (r *RouteReconciler) snapshot(ctx context.Context) (mapper.RouteSnapshot, error) {
+func (r *RouteReconciler) snapshot(ctx context.Context) (mapper.RouteSnapshot, []crossmapv1.Link, error) {
 	snap := mapper.RouteSnapshot{
 		AmbassadorID:        r.Config.AmbassadorID,
 		DevHeader:           r.Config.DevHeader,
@@ -282,22 +280,22 @@ func (r *RouteReconciler) snapshot(ctx context.Context) (mapper.RouteSnapshot, e
 	// read: see routeDeps.
 	var mappings ambv3.MappingList
 	if err := r.Client.List(ctx, &mappings, client.UnsafeDisableDeepCopy); err != nil {
-		return snap, fmt.Errorf("list mappings: %w", err)
+		return snap, nil, fmt.Errorf("list mappings: %w", err)
 	}
 	r.deps.update(mappings.Items)
 	objs, err := ListRoutingObjects(ctx, r.Client)
 	if err != nil {
-		return snap, err
+		return snap, nil, err
 	}
 	snap.Mappings, snap.Hosts, snap.Services, snap.Slices = objs.Mappings, objs.Hosts, objs.Services, objs.Slices
 	var links crossmapv1.LinkList
 	if err := r.Client.List(ctx, &links); err != nil {
-		return snap, fmt.Errorf("list links: %w", err)
+		return snap, nil, fmt.Errorf("list links: %w", err)
 	}
 	now := time.Now()
 	snap.Links = LinkHealths(links.Items, now, r.Health, r.Config.MutualTLS())
 	r.drillEnd = nextDrillEnd(links.Items, now)
-	return snap, nil
+	return snap, links.Items, nil
 }
 
 // ownedBy picks the objects generated for the annotated Mapping src.
