@@ -267,7 +267,7 @@ func Explain(in Input, r Request) (*Explanation, error) {
 		if rt.err != nil {
 			continue // Envoy could not compile it: see candidates
 		}
-		if _, miss := rt.match.Check(&req); miss == nil {
+		if _, ok := rt.match.Takes(&req); ok {
 			matched[rt.member] = true
 		}
 	}
