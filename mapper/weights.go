@@ -88,9 +88,8 @@ func Effective(policy string, budget int, localHealthy bool, remotes []Backend) 
 	}
 
 	anyRemoteHealthy := slices.ContainsFunc(remotes, func(r Backend) bool { return r.Healthy })
+	// Only weighted is left: local-first returned through Tiered above.
 	switch {
-	case localHealthy && policy == failoverLocalFirst:
-		return make([]int, len(remotes))
 	case localHealthy:
 		// weights[0] is the local backend, so that it wins ties.
 		weights := make([]int, len(remotes)+1)
