@@ -69,6 +69,17 @@ func TestLocalFirstIsTwoTiers(t *testing.T) {
 		if got, want := mapper.Effective("local-first", budget, localHealthy, rs), mapper.Tiered(budget, 0, localHealthy, rs); !slices.Equal(got, want) {
 			t.Fatalf("budget %d, local healthy %v, remotes %+v: local-first %v, tiers local then remotes %v", budget, localHealthy, rs, got, want)
 		}
+		// And what local-first promises, by another path than Tiered:
+		// nothing to the remotes while the local backend is healthy,
+		// otherwise what weighted gives without the local backend.
+		got := mapper.Effective("local-first", budget, localHealthy, rs)
+		want := make([]int, len(rs))
+		if !localHealthy {
+			want = mapper.Effective("weighted", budget, false, rs)
+		}
+		if !slices.Equal(got, want) {
+			t.Fatalf("budget %d, local healthy %v, remotes %+v: local-first %v, want %v", budget, localHealthy, rs, got, want)
+		}
 	}
 }
 
