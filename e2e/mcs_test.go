@@ -505,7 +505,7 @@ func (h *harness) mcsNoOrphans() []string {
 		var svcs corev1.ServiceList
 		var eps discoveryv1.EndpointSliceList
 		sel := client.MatchingLabels(mapper.MCSSelector())
-		if err := errorsJoin(c.List(ctx, &imports, client.InNamespace(h.ns)), c.List(ctx, &svcs, client.InNamespace(h.ns), sel),
+		if err := errors.Join(c.List(ctx, &imports, client.InNamespace(h.ns)), c.List(ctx, &svcs, client.InNamespace(h.ns), sel),
 			c.List(ctx, &eps, client.InNamespace(h.ns), sel)); err != nil {
 			return []string{err.Error()}
 		}
@@ -529,16 +529,6 @@ func (h *harness) mcsNoOrphans() []string {
 		}
 	}
 	return errs
-}
-
-func errorsJoin(errs ...error) error {
-	var msgs []string
-	for _, e := range errs {
-		if e != nil {
-			msgs = append(msgs, e.Error())
-		}
-	}
-	return joinErrs(msgs)
 }
 
 // mcsState renders the ServiceImports (spec and status, without times)

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"sync"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -56,26 +55,9 @@ type MCSReconciler struct {
 	// reconcile at a time.
 	memo mapper.DiffMemo
 
-	mu   sync.Mutex
-	last MCSStatus
 	// started is when the first reconcile ran: for connectGrace after it,
 	// Links not reconciled yet are waited for.
 	started time.Time
-}
-
-// MCSStatus is what the MCS role last computed, as plain data for the
-// status API: this cluster's ServiceExports with their conditions, and
-// its ServiceImports with the clusters they come from.
-type MCSStatus struct {
-	Exports []mapper.ExportStatus
-	Imports []mapper.ImportStatus
-}
-
-// Status returns what the MCS role last computed.
-func (r *MCSReconciler) Status() MCSStatus {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return MCSStatus{Exports: slices.Clone(r.last.Exports), Imports: slices.Clone(r.last.Imports)}
 }
 
 // Kick asks for a reconcile. Kicks are coalesced: one waiting in the
@@ -193,9 +175,6 @@ func (r *MCSReconciler) Reconcile(ctx context.Context, _ reconcile.Request) (rec
 	}, r.memo.Differs)
 	problems := slices.Concat(res.Problems, plan.Conflicts)
 	r.Reporter.Report(ctx, "mcs", problems, func(p mapper.Problem) client.Object { return refObject(p.Object) })
-	r.mu.Lock()
-	r.last = MCSStatus{Exports: res.Exports, Imports: res.Imports}
-	r.mu.Unlock()
 	r.publish(res, exports.Items)
 
 	if !plan.Empty() {
