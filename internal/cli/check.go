@@ -107,7 +107,7 @@ func (o *CheckOptions) Validate() error {
 		errs = append(errs, errors.New("--as-group needs --as"))
 	}
 	if !o.Export && !o.Import && !o.Routes && !o.MCS {
-		errs = append(errs, errors.New("--export=false, --import=false and --routes=false leave no role to check"))
+		errs = append(errs, errors.New("--export=false, --import=false and --routes=false without --mcs leave no role to check"))
 	}
 	return errors.Join(errs...)
 }
