@@ -60,9 +60,6 @@ type RouteReconciler struct {
 	// deps filters the Service and EndpointSlice events to those of the
 	// Services routes depend on.
 	deps routeDeps
-	// drillEnd is how long after the last snapshot the first active drill
-	// ends: the routes are recomputed then (zero: no drill).
-	drillEnd time.Duration
 }
 
 // SetupWithManager registers the route role with mgr.
@@ -100,22 +97,21 @@ func (r *RouteReconciler) SetupWithManager(mgr ctrl.Manager) error {
 
 // Reconcile recomputes every route from the caches and applies the
 // difference, and comes back when a drill ends.
-func (r *RouteReconciler) Reconcile(ctx context.Context, req reconcile.Request) (reconcile.Result, error) {
-	r.drillEnd = 0
-	res, err := r.reconcile(ctx, req)
-	if err == nil {
-		res.RequeueAfter = earlier(res.RequeueAfter, r.drillEnd)
-	}
-	return res, err
+func (r *RouteReconciler) Reconcile(ctx context.Context, _ reconcile.Request) (reconcile.Result, error) {
+	drillEnd, err := r.reconcile(ctx)
+	return reconcile.Result{RequeueAfter: drillEnd}, err
 }
 
-func (r *RouteReconciler) reconcile(ctx context.Context, _ reconcile.Request) (reconcile.Result, error) {
+// reconcile is Reconcile; it returns how long until the first active
+// drill ends (zero: no drill), when the routes are recomputed.
+func (r *RouteReconciler) reconcile(ctx context.Context) (time.Duration, error) {
 	logger := log.FromContext(ctx)
 	snap, links, err := r.snapshot(ctx)
 	if err != nil {
-		return reconcile.Result{}, err
+		return 0, err
 	}
 	r.recordRouting(snap, links)
+	drillEnd := nextDrillEnd(links, time.Now())
 
 	owner := mapper.RouteSelector()
 	var existing []mapper.Object
@@ -127,7 +123,7 @@ func (r *RouteReconciler) reconcile(ctx context.Context, _ reconcile.Request) (r
 			continue
 		}
 		if err != nil {
-			return reconcile.Result{}, err
+			return 0, err
 		}
 		existing = append(existing, objs...)
 	}
@@ -152,19 +148,19 @@ func (r *RouteReconciler) reconcile(ctx context.Context, _ reconcile.Request) (r
 
 	current, err := currentObjects(ctx, r.Client, desired, existing)
 	if err != nil {
-		return reconcile.Result{}, err
+		return 0, err
 	}
 	plan := mapper.DiffWith(desired, current, func(o mapper.Object) bool { return mapper.RouteOwned(o, snap) }, r.memo.Differs)
 	r.Reporter.Report(ctx, "route-conflicts", plan.Conflicts, func(p mapper.Problem) client.Object { return refObject(p.Object) })
 	if plan.Empty() {
 		logger.V(1).Info("Routes are up to date", "routes", len(routes))
-		return reconcile.Result{}, nil
+		return drillEnd, nil
 	}
 	logger.Info("Applying route plan", "plan", plan.String(), "routes", len(routes))
 	if err := r.Applier.Apply(ctx, plan); err != nil {
-		return reconcile.Result{}, fmt.Errorf("apply route plan: %w", err)
+		return 0, fmt.Errorf("apply route plan: %w", err)
 	}
-	return reconcile.Result{}, nil
+	return drillEnd, nil
 }
 
 // RouteViews is the pure part of a reconcile of the route role: the routes
@@ -294,7 +290,6 @@ func (r *RouteReconciler) snapshot(ctx context.Context) (mapper.RouteSnapshot, [
 	}
 	now := time.Now()
 	snap.Links = LinkHealths(links.Items, now, r.Health, r.Config.MutualTLS())
-	r.drillEnd = nextDrillEnd(links.Items, now)
 	return snap, links.Items, nil
 }
 
