@@ -175,7 +175,28 @@ func (r *MCSReconciler) Reconcile(ctx context.Context, _ reconcile.Request) (rec
 	}, r.memo.Differs)
 	problems := slices.Concat(res.Problems, plan.Conflicts)
 	r.Reporter.Report(ctx, "mcs", problems, func(p mapper.Problem) client.Object { return refObject(p.Object) })
-	r.publish(res, exports.Items)
+	// The conditions as they stand once written, transition times
+	// included: what the status writes below write, and what /status
+	// shows now.
+	exportByKey := map[types.NamespacedName]*mcsv1beta1.ServiceExport{}
+	for i := range exports.Items {
+		exportByKey[client.ObjectKeyFromObject(&exports.Items[i])] = &exports.Items[i]
+	}
+	importByKey := map[types.NamespacedName]*mcsv1beta1.ServiceImport{}
+	for _, im := range snap.Imports {
+		importByKey[client.ObjectKeyFromObject(im)] = im
+	}
+	for i, st := range res.Exports {
+		if ex := exportByKey[types.NamespacedName{Namespace: st.Namespace, Name: st.Name}]; ex != nil {
+			res.Exports[i].Conditions = inForce(ex.Status.Conditions, st.Conditions, ex.Generation, exportConditionTypes...)
+		}
+	}
+	for i, st := range res.Imports {
+		if im := importByKey[types.NamespacedName{Namespace: st.Namespace, Name: st.Name}]; im != nil {
+			res.Imports[i].Status.Conditions = inForce(im.Status.Conditions, st.Status.Conditions, im.Generation, importConditionTypes...)
+		}
+	}
+	r.publish(res)
 
 	if !plan.Empty() {
 		logger.Info("Applying ServiceImport plan", "plan", plan.String(), "clusters", len(clusters))
@@ -194,16 +215,16 @@ func (r *MCSReconciler) Reconcile(ctx context.Context, _ reconcile.Request) (rec
 		if conflicted.Has(mapper.Key{Group: mcsv1beta1.GroupName, Kind: mcsv1beta1.ServiceImportKindName, Namespace: st.Namespace, Name: st.Name}) {
 			continue // somebody else's ServiceImport: never touched
 		}
-		if err := r.writeImportStatus(ctx, st); err != nil {
-			errs = append(errs, err)
+		// One not created yet gets its status on a later reconcile (its
+		// creation triggers one).
+		if im := importByKey[types.NamespacedName{Namespace: st.Namespace, Name: st.Name}]; im != nil {
+			if err := r.writeImportStatus(ctx, im, st.Status); err != nil {
+				errs = append(errs, err)
+			}
 		}
 	}
-	byKey := map[types.NamespacedName]*mcsv1beta1.ServiceExport{}
-	for i := range exports.Items {
-		byKey[client.ObjectKeyFromObject(&exports.Items[i])] = &exports.Items[i]
-	}
 	for _, st := range res.Exports {
-		if ex := byKey[types.NamespacedName{Namespace: st.Namespace, Name: st.Name}]; ex != nil {
+		if ex := exportByKey[types.NamespacedName{Namespace: st.Namespace, Name: st.Name}]; ex != nil {
 			if err := r.writeExportStatus(ctx, ex, st.Conditions); err != nil {
 				errs = append(errs, err)
 			}
@@ -213,6 +234,24 @@ func (r *MCSReconciler) Reconcile(ctx context.Context, _ reconcile.Request) (rec
 		return reconcile.Result{}, fmt.Errorf("write MCS status: %w", errors.Join(errs...))
 	}
 	return reconcile.Result{}, nil
+}
+
+// The condition types the MCS role sets on ServiceExports and on
+// ServiceImports; others' conditions on them are left alone.
+var (
+	exportConditionTypes = []string{string(mcsv1beta1.ServiceExportConditionValid), string(mcsv1beta1.ServiceExportConditionReady),
+		string(mcsv1beta1.ServiceExportConditionConflict)}
+	importConditionTypes = []string{string(mcsv1beta1.ServiceImportConditionReady)}
+)
+
+// inForce is want as it stands once set on an object whose conditions are
+// have: each keeps have's transition time where its status did not
+// change, and gets now where it did.
+func inForce(have, want []metav1.Condition, generation int64, ours ...string) []metav1.Condition {
+	merged := mergeConditions(have, want, generation, ours...)
+	return slices.DeleteFunc(merged, func(c metav1.Condition) bool {
+		return !slices.ContainsFunc(want, func(w metav1.Condition) bool { return w.Type == c.Type })
+	})
 }
 
 // mergeConditions sets each of want on a copy of have, keeping the
@@ -233,24 +272,18 @@ func mergeConditions(have, want []metav1.Condition, generation int64, ours ...st
 }
 
 // writeImportStatus writes one ServiceImport's status subresource if it
-// differs. A ServiceImport not created yet gets it on a later reconcile
-// (its creation triggers one).
-func (r *MCSReconciler) writeImportStatus(ctx context.Context, st mapper.ImportStatus) error {
-	var cur mcsv1beta1.ServiceImport
-	if err := r.Client.Get(ctx, types.NamespacedName{Namespace: st.Namespace, Name: st.Name}, &cur); err != nil {
-		return client.IgnoreNotFound(err)
-	}
-	want := st.Status
-	want.Conditions = mergeConditions(cur.Status.Conditions, st.Status.Conditions, cur.Generation,
-		string(mcsv1beta1.ServiceImportConditionReady))
-	if equality.Semantic.DeepEqual(cur.Status, want) || r.Applier.DryRun {
+// differs from want. im is the cache's: it is copied first.
+func (r *MCSReconciler) writeImportStatus(ctx context.Context, im *mcsv1beta1.ServiceImport, want mcsv1beta1.ServiceImportStatus) error {
+	want.Conditions = mergeConditions(im.Status.Conditions, want.Conditions, im.Generation, importConditionTypes...)
+	if equality.Semantic.DeepEqual(im.Status, want) || r.Applier.DryRun {
 		return nil
 	}
-	patch := client.MergeFrom(cur.DeepCopy())
+	cur := im.DeepCopy()
+	patch := client.MergeFrom(im.DeepCopy())
 	cur.Status = want
 	r.Metrics.Writes.WithLabelValues("status").Inc()
-	if err := r.Client.Status().Patch(ctx, &cur, patch); err != nil {
-		return fmt.Errorf("update ServiceImport %s/%s status: %w", st.Namespace, st.Name, err)
+	if err := r.Client.Status().Patch(ctx, cur, patch); err != nil {
+		return client.IgnoreNotFound(fmt.Errorf("update ServiceImport %s/%s status: %w", im.Namespace, im.Name, err))
 	}
 	return nil
 }
@@ -258,9 +291,7 @@ func (r *MCSReconciler) writeImportStatus(ctx context.Context, st mapper.ImportS
 // writeExportStatus writes the KEP's conditions on one of this cluster's
 // ServiceExports if they differ. ex is the cache's: it is copied first.
 func (r *MCSReconciler) writeExportStatus(ctx context.Context, ex *mcsv1beta1.ServiceExport, conds []metav1.Condition) error {
-	want := mergeConditions(ex.Status.Conditions, conds, ex.Generation,
-		string(mcsv1beta1.ServiceExportConditionValid), string(mcsv1beta1.ServiceExportConditionReady),
-		string(mcsv1beta1.ServiceExportConditionConflict))
+	want := mergeConditions(ex.Status.Conditions, conds, ex.Generation, exportConditionTypes...)
 	if equality.Semantic.DeepEqual(ex.Status.Conditions, want) || r.Applier.DryRun {
 		return nil
 	}
