@@ -658,16 +658,25 @@ func TestRoutesView(t *testing.T) {
 		fixture.Mapping("podinfo-v2", "/podinfo/", "podinfo-v2"),
 	}}
 	tbl, _ := Build(in)
+	// A route's share is its numerator less the one before it in its
+	// group: the runtime fractions are cumulative within a group.
 	var got []string
-	for _, r := range tbl.Routes() {
-		if r.Builtin == "" {
-			got = append(got, fmt.Sprintf("%s %s %d %d", r.VirtualHost, r.Mapping, r.Share, r.Numerator))
+	for _, vh := range tbl.VirtualHosts() {
+		prev, group := 0, ""
+		for _, r := range vh.Routes {
+			if r.Group != group {
+				prev, group = 0, r.Group
+			}
+			if r.Builtin == "" {
+				got = append(got, fmt.Sprintf("%s %s %d %d", vh.Host, r.Mapping, r.Numerator-prev, r.Numerator))
+			}
+			prev = r.Numerator
 		}
 	}
 	// Emissary orders members by name.namespace: podinfo-v2.test before podinfo.test.
 	want := []string{"default-host test/podinfo-east 50 50", "default-host test/podinfo-v2 25 75", "default-host test/podinfo 25 100"}
 	if !slices.Equal(got, want) {
-		t.Errorf("Routes() = %q, want %q", got, want)
+		t.Errorf("VirtualHosts() routes = %q, want %q", got, want)
 	}
 	// The draws agree with the view.
 	c := counts(t, tbl, "GET", "http://example.com/podinfo/")

@@ -21,6 +21,7 @@ type VirtualHostView struct {
 type VirtualHostRoute struct {
 	Mapping string // namespace/name; "" for a Builtin
 	Builtin string // BuiltinReady or BuiltinAlive
+	Group   string // the group's ID text (emissary.GroupKey)
 	// PathKind is "prefix", "path" (prefix_exact) or "regex"
 	// (prefix_regex); Path is the Mapping's prefix.
 	PathKind      string
@@ -58,6 +59,7 @@ func (t *Table) VirtualHosts() []VirtualHostView {
 			v := VirtualHostRoute{
 				Mapping:         rt.mapping,
 				Builtin:         rt.group.Builtin,
+				Group:           rt.group.Key,
 				PathKind:        rt.match.Path.Kind.String(),
 				Path:            rt.match.Path.Value,
 				CaseSensitive:   rt.match.Path.CaseSensitive,
