@@ -392,9 +392,9 @@ func NewVirtualHosts[T any](vs []T, hostname func(T) string) VirtualHosts[T] {
 		case d == "*":
 			out.any = &v
 		case strings.HasPrefix(d, "*"):
-			out.suffixes = append(out.suffixes, domain[T]{d[1:], v})
+			out.suffixes = setDomain(out.suffixes, d[1:], v)
 		case strings.HasSuffix(d, "*"):
-			out.prefixes = append(out.prefixes, domain[T]{d[:len(d)-1], v})
+			out.prefixes = setDomain(out.prefixes, d[:len(d)-1], v)
 		default:
 			out.exact[d] = v
 		}
@@ -403,6 +403,17 @@ func NewVirtualHosts[T any](vs []T, hostname func(T) string) VirtualHosts[T] {
 	slices.SortStableFunc(out.suffixes, longestFirst)
 	slices.SortStableFunc(out.prefixes, longestFirst)
 	return out
+}
+
+// setDomain adds v for part, or replaces the one already there: of two
+// values with one hostname the later wins, for globs as for exact names
+// and "*".
+func setDomain[T any](ds []domain[T], part string, v T) []domain[T] {
+	if i := slices.IndexFunc(ds, func(d domain[T]) bool { return d.part == part }); i >= 0 {
+		ds[i].v = v
+		return ds
+	}
+	return append(ds, domain[T]{part, v})
 }
 
 // Find returns the virtual host for authority, and false when none takes

@@ -68,3 +68,27 @@ func TestAuthority(t *testing.T) {
 		t.Errorf(":path %q", v)
 	}
 }
+
+// TestVirtualHostsLaterWins: of two values with one hostname the later is
+// the virtual host, for exact names, "*" and globs alike, so that callers
+// (the dev edge, explain) need not drop duplicates first.
+func TestVirtualHostsLaterWins(t *testing.T) {
+	type v struct{ name, hostname string }
+	vs := []v{
+		{"a", "podinfo.example.com"}, {"b", "podinfo.example.com"},
+		{"c", "*.example.com"}, {"d", "*.example.com"},
+		{"e", "podinfo.*"}, {"f", "podinfo.*"},
+		{"g", "*"}, {"h", "*"},
+	}
+	vh := NewVirtualHosts(vs, func(x v) string { return x.hostname })
+	for authority, want := range map[string]string{
+		"podinfo.example.com": "b",
+		"www.example.com":     "d",
+		"podinfo.test":        "f",
+		"other.test":          "h",
+	} {
+		if got, ok := vh.Find(authority); !ok || got.name != want {
+			t.Errorf("Find(%q) = %q, %v; want %q", authority, got.name, ok, want)
+		}
+	}
+}

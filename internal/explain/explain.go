@@ -356,21 +356,11 @@ func virtualHost(hosts []emissary.Host, authority string) (emissary.Host, error)
 	if len(hosts) == 0 {
 		return emissary.DefaultHost(), nil
 	}
-	byName := map[string]int{}
-	var distinct []emissary.Host
-	for _, h := range hosts {
-		if i, ok := byName[h.Hostname]; ok {
-			distinct[i] = h
-			continue
-		}
-		byName[h.Hostname] = len(distinct)
-		distinct = append(distinct, h)
-	}
-	if h, ok := emissary.NewVirtualHosts(distinct, func(h emissary.Host) string { return h.Hostname }).Find(authority); ok {
+	if h, ok := emissary.NewVirtualHosts(hosts, func(h emissary.Host) string { return h.Hostname }).Find(authority); ok {
 		return h, nil
 	}
 	var names []string
-	for _, h := range distinct {
+	for _, h := range hosts {
 		names = append(names, fmt.Sprintf("%s (%s)", h.Name, h.Hostname))
 	}
 	return emissary.Host{}, fmt.Errorf("%w: no Host's hostname matches %q (Hosts: %s); Envoy answers 404", ErrNoHost, authority, strings.Join(names, ", "))
